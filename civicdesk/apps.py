@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CivicdeskConfig(AppConfig):
+    name = "civicdesk"
+    verbose_name = "civicdesk"

@@ -1,0 +1,212 @@
+"""Settings shared by every environment. Values come from the environment (docs/configuration.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import dj_database_url
+
+from civicdesk.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+DEBUG = False
+SECRET_KEY = env_str("SECRET_KEY")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# The public https origin Twilio calls (no trailing slash). Signatures are validated against it, and
+# status-callback URLs are built from it. Empty means "use the request's own absolute URI".
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "django_htmx",
+    "axes",
+    "civicdesk",
+    "offices",
+    "constituents",
+    "messages.apps.MessagesConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "civicdesk.middleware.ContentSecurityPolicyMiddleware",
+    # django-axes must be last: it inspects the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "civicdesk.urls"
+WSGI_APPLICATION = "civicdesk.wsgi.application"
+ASGI_APPLICATION = "civicdesk.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "civicdesk" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "civicdesk.context_processors.office",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "civicdesk" / "static"]
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".data" / "media")))
+MEDIA_URL = "/media-not-public/"  # media are only served through authenticated, office-scoped views
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Security defaults that hold everywhere ----------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default, stated: Twilio webhooks are small.
+
+# --- Login lockout (django-axes) -----------------------------------------------------------------
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = 0.25  # hours: 15 minutes
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- REST framework ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+}
+
+# --- Twilio ---------------------------------------------------------------------------------------
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+# Where the twilio SDK sends REST calls. Empty means Twilio's real API; tests and benchmarks point it
+# at a local fake (http://127.0.0.1:PORT).
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+SMS_BACKEND = env_str("SMS_BACKEND", "twilio")
+# A closed conversation is reopened, instead of a new one started, when a text arrives within this window.
+CONVERSATION_REOPEN_WINDOW_HOURS = env_int("CONVERSATION_REOPEN_WINDOW_HOURS", 72)
+MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024)
+
+# --- Logging --------------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+
+def database_settings(url: str) -> dict[str, Any]:
+    """Django DATABASES['default'] from a URL, including unix-socket URLs (``?host=/socket/dir``)."""
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    query = parse_qs(urlsplit(url).query)
+    if "host" in query:  # libpq-style socket directory, as the embedded PostgreSQL hands out
+        config["HOST"] = query["host"][0]
+    config.setdefault("OPTIONS", {})
+    return config
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Kombu spells a unix-socket Redis ``redis+socket://``; redis-py spells it ``unix://``."""
+    if redis_url.startswith("unix://"):
+        parts = urlsplit(redis_url)
+        db = parse_qs(parts.query).get("db", ["0"])[0]
+        return f"redis+socket://{parts.path}?virtual_host={db}"
+    return redis_url
+
+
+def redis_settings(redis_url: str, *, key_prefix: str = "civicdesk") -> dict[str, Any]:
+    """Cache and Celery settings for one Redis URL."""
+    return {
+        "CACHES": {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+                "KEY_PREFIX": key_prefix,
+                "TIMEOUT": 300,
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+            }
+        },
+        "CELERY_BROKER_URL": celery_broker_url(redis_url),
+    }
+
+
+# --- Celery (the values that do not depend on the broker URL) -------------------------------------
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = False  # opted into per task, only where the task is idempotent
+# Redis re-delivers an unacked message after this long; no task countdown may exceed it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 1, "socket_connect_timeout": 0.5}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "civicdesk")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+SWEEPER_INTERVAL_SECONDS = env_int("SWEEPER_INTERVAL_SECONDS", 30)
+SWEEPER_STALE_AFTER_SECONDS = env_int("SWEEPER_STALE_AFTER_SECONDS", 60)
+
+HEALTHZ_TIMEOUT_SECONDS = 0.5
+DEMO_MODE = env_bool("DEMO_MODE", False)
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-unfinished-work": {"task": "messages.tasks.sweep", "schedule": float(SWEEPER_INTERVAL_SECONDS)},
+}

@@ -1,0 +1,22 @@
+"""Local development and the demo: embedded PostgreSQL and Redis unless URLs are given."""
+
+from __future__ import annotations
+
+from civicdesk import devstack
+from civicdesk.env import env_str
+
+from .base import *  # noqa: F403
+from .base import database_settings, redis_settings
+
+DEBUG = True
+SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-not-for-production")  # noqa: S105
+ALLOWED_HOSTS = ["*"]
+SMS_BACKEND = env_str("SMS_BACKEND", "simulator")
+DEMO_MODE = True
+
+DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()
+REDIS_URL = env_str("REDIS_URL") or devstack.ensure_redis()
+DATABASES = {"default": database_settings(DATABASE_URL)}
+_redis = redis_settings(REDIS_URL)
+CACHES = _redis["CACHES"]
+CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]

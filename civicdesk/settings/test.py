@@ -1,0 +1,38 @@
+"""Tests: the same real engines as local (embedded unless URLs are given), isolated by name."""
+
+from __future__ import annotations
+
+from civicdesk import devstack
+from civicdesk.env import env_str
+
+from .base import *  # noqa: F403
+from .base import database_settings, redis_settings
+
+DEBUG = False
+SECRET_KEY = "test-only-key"  # noqa: S105
+ALLOWED_HOSTS = ["*"]
+SMS_BACKEND = "locmem"
+PUBLIC_BASE_URL = "https://civicdesk.test"
+TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+TWILIO_AUTH_TOKEN = "test-auth-token"  # noqa: S105
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests create many users
+
+DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()
+# Redis database 1, so a running demo (database 0) never consumes the tests' tasks.
+REDIS_URL = env_str("TEST_REDIS_URL") or devstack.redis_url_with_db(env_str("REDIS_URL") or devstack.ensure_redis(), 1)
+DATABASES = {"default": database_settings(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+_redis = redis_settings(REDIS_URL, key_prefix="civicdesk-test")
+CACHES = _redis["CACHES"]
+CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]
+CELERY_TASK_DEFAULT_QUEUE = "civicdesk-test"
+MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
+STORAGES = {  # noqa: F405
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+AXES_FAILURE_LIMIT = 5
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+STATIC_ROOT = None  # tests serve static files through the finders; nothing is collected
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from civicdesk import health, views
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("webhooks/twilio/", include("messages.twilio.urls")),
+    path("o/<slug:office_slug>/", include("messages.urls")),
+]

@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from constituents.models import ConsentEvent, Constituent
+from offices.admin import OfficeScopedAdmin
+
+
+@admin.register(Constituent)
+class ConstituentAdmin(OfficeScopedAdmin):
+    list_display = ["display_name", "phone", "office", "zip_code", "in_district", "sms_consent"]
+    list_filter = ["sms_consent", "in_district"]
+    search_fields = ["phone", "first_name", "last_name", "email"]
+    readonly_fields = ["sms_consent", "carrier_city", "carrier_state", "carrier_zip", "created_at", "updated_at"]
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(OfficeScopedAdmin):
+    list_display = ["constituent", "previous", "new", "source", "keyword", "created_at"]
+    list_filter = ["source", "new"]
+    raw_id_fields = ["constituent"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # an append-only log
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,89 @@
+"""Follow-up work on an inbound text, run by a worker: keywords and consent, auto-replies, media download.
+
+Runs at least once (the sweeper may re-enqueue it), so every effect is idempotent: the row lock plus
+``processed_at`` make a second run a no-op, and system replies carry idempotency keys.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from civicdesk.queueing import enqueue_on_commit
+from constituents.models import ConsentSource, SmsConsent
+from constituents.services import consent_set
+from messages.keywords import Keyword, classify_keyword, keyword_from_opt_out_type
+from messages.models import Conversation, EventKind, Media, MediaStatus, Message
+from messages.services.events import event_record
+from messages.services.replies import ReplyRejected, system_reply_send
+from offices.selectors import office_phone_number_for
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def inbound_process(*, message_id: int) -> bool:
+    """Process one inbound message once. Locks it; may change consent, queue replies and media downloads."""
+    message = (
+        Message.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("conversation__constituent", "office")
+        .filter(pk=message_id, direction="inbound", processed_at__isnull=True)
+        .first()
+    )
+    if message is None:  # done already, or another worker holds it
+        return False
+    conversation = message.conversation
+    constituent = conversation.constituent
+    office = message.office
+
+    number = office_phone_number_for(e164=message.to_number)
+    is_toll_free = number.is_toll_free if number is not None else False
+    advanced_opt_out = keyword_from_opt_out_type(message.details.get("opt_out_type", ""))
+    keyword = advanced_opt_out or classify_keyword(message.body, is_toll_free=is_toll_free)
+
+    if keyword is not None:
+        # With Advanced Opt-Out Twilio sends OptOutType and has already replied; we must not reply again.
+        source = ConsentSource.TWILIO_ADVANCED_OPT_OUT if advanced_opt_out else ConsentSource.KEYWORD
+        word = message.body.strip()[:32]
+        if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
+            new = SmsConsent.OPTED_OUT if keyword is Keyword.OPT_OUT else SmsConsent.OPTED_IN
+            if consent_set(
+                constituent=constituent, consent=new, source=source, keyword=word, message_sid=message.provider_sid or ""
+            ):
+                event_record(conversation=conversation, kind=EventKind.CONSENT, actor=None, data={"consent": new})
+        elif keyword is Keyword.HELP and advanced_opt_out is None and office.sms_help_text:
+            _system_reply(conversation, office.sms_help_text, key=f"help:{message.provider_sid}")
+    elif office.sms_auto_ack_text and not constituent.is_opted_out:
+        _auto_ack(conversation, office.sms_auto_ack_text)
+
+    pending_media = list(Media.objects.filter(message=message, status=MediaStatus.PENDING).values_list("pk", flat=True))
+    if pending_media:
+        from messages import tasks
+
+        for media_id in pending_media:
+            enqueue_on_commit(tasks.media_download, media_id)
+
+    message.processed_at = timezone.now()
+    message.save(update_fields=["processed_at"])
+    return True
+
+
+def _auto_ack(conversation: Conversation, text: str) -> None:
+    """At most once per conversation: the thread row lock serialises concurrent first messages."""
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if locked.auto_ack_sent_at is not None:
+        return
+    if _system_reply(locked, text, key=f"ack:{locked.pk}"):
+        locked.auto_ack_sent_at = timezone.now()
+        locked.save(update_fields=["auto_ack_sent_at"])
+
+
+def _system_reply(conversation: Conversation, text: str, *, key: str) -> bool:
+    try:
+        system_reply_send(conversation=conversation, body=text, idempotency_key=key)
+    except ReplyRejected as exc:
+        logger.info("system reply on conversation %s not sent: %s", conversation.pk, exc.reason)
+        return False
+    return True

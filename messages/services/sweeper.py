@@ -1,0 +1,72 @@
+"""The sweeper: the Celery queue is never the only record of work to do.
+
+Run by Celery beat every SWEEPER_INTERVAL_SECONDS. Finds work whose message was lost (Redis down at commit,
+a worker killed) and re-enqueues it. Every task it enqueues is idempotent, so a duplicate is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from civicdesk.queueing import enqueue
+from messages.models import Direction, Media, MediaStatus, Message, MessageStatus
+from messages.services.delivery import parked_callbacks_apply, stale_sends_mark_unknown
+
+BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    inbound_requeued: int
+    outbound_requeued: int
+    marked_unknown: int
+    reconciles_queued: int
+    media_requeued: int
+    callbacks_applied: int
+
+
+def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) -> SweepReport:
+    """Re-enqueue unfinished work older than ``stale_after`` (default SWEEPER_STALE_AFTER_SECONDS)."""
+    from messages import tasks
+
+    now = now or timezone.now()
+    cutoff = now - (stale_after if stale_after is not None else timedelta(seconds=settings.SWEEPER_STALE_AFTER_SECONDS))
+
+    inbound = list(
+        Message.objects.filter(direction=Direction.INBOUND, processed_at__isnull=True, created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for pk in inbound:
+        enqueue(tasks.message_process, pk)
+
+    outbound = list(
+        Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, status_updated_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for pk in outbound:
+        enqueue(tasks.message_deliver, pk)
+
+    marked = stale_sends_mark_unknown(now=now)
+    unknown = list(
+        Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.UNKNOWN)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for pk in unknown:
+        enqueue(tasks.message_reconcile, pk)
+
+    media = list(
+        Media.objects.filter(status=MediaStatus.PENDING, created_at__lte=cutoff, message__processed_at__isnull=False)
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    for pk in media:
+        enqueue(tasks.media_download, pk)
+
+    applied = parked_callbacks_apply()
+    return SweepReport(len(inbound), len(outbound), marked, len(unknown), len(media), applied)

@@ -1,0 +1,54 @@
+"""Celery entry points: ids in, call one service. Each task is idempotent, so acks_late is safe."""
+
+from __future__ import annotations
+
+import random
+
+from celery import Task, shared_task
+
+from messages.services import delivery, processing, sweeper
+from messages.services.media import MediaRetry, media_download as media_download_service
+from messages.twilio.errors import RetryableSendError
+
+# Retries back off exponentially with full jitter, capped well under the broker visibility timeout (1 h).
+MAX_DELIVERY_RETRIES = 6
+BACKOFF_CAP_SECONDS = 300
+
+
+def backoff(retries: int, *, base: float = 2.0) -> float:
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, base * (2**retries)))  # noqa: S311 - jitter, not crypto
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def message_process(message_id: int) -> None:
+    processing.inbound_process(message_id=message_id)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_DELIVERY_RETRIES)
+def message_deliver(self: Task, message_id: int) -> None:
+    try:
+        delivery.message_deliver(message_id=message_id)
+    except RetryableSendError as exc:
+        if self.request.retries >= MAX_DELIVERY_RETRIES:
+            delivery.delivery_give_up(message_id=message_id, reason=exc.reason)
+            return
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def message_reconcile(message_id: int) -> None:
+    delivery.message_reconcile(message_id=message_id)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
+def media_download(self: Task, media_id: int) -> None:
+    try:
+        media_download_service(media_id=media_id)
+    except MediaRetry as exc:
+        # Twilio may 404 a media URL for a moment after the webhook: retry briefly.
+        raise self.retry(exc=exc, countdown=1 + self.request.retries * 2) from exc
+
+
+@shared_task(ignore_result=True)
+def sweep() -> None:
+    sweeper.sweep()

@@ -1,0 +1,148 @@
+"""Verify that a webhook really comes from Twilio (``X-Twilio-Signature``), and sign simulated ones.
+
+How Twilio signs (https://www.twilio.com/docs/usage/webhooks/webhooks-security): HMAC-SHA1, keyed with
+the account's Auth Token, over the full URL Twilio requested followed by every POST parameter name and
+value, sorted by name. The SDK's ``RequestValidator`` implements this; what it cannot know, and this
+module supplies, is:
+
+- the public URL Twilio called (behind a proxy Django sees a different scheme/host);
+- every value of a repeated parameter: ``RequestValidator`` calls ``getlist()`` on a Django ``QueryDict``
+  but falls back to ``params[name]`` (a single value) for a plain dict, so we pass ``request.POST``
+  itself, never ``.dict()``;
+- which Auth Token applies (the main account's, or an office's subaccount).
+
+Settings read (lazily): ``PUBLIC_BASE_URL`` (default ``""``), ``TWILIO_AUTH_TOKEN`` (default ``""``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from functools import wraps
+from typing import Concatenate, ParamSpec
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseForbidden, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
+from django.utils.datastructures import MultiValueDict
+from django.views.decorators.csrf import csrf_exempt
+from twilio.request_validator import RequestValidator
+
+from messages.twilio.payloads import ACCOUNT_SID_PREFIXES, is_sid
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+# Twilio sends webhooks form-encoded. The signature covers only form parameters, so a body of any
+# other type (e.g. JSON) would reach the view unauthenticated: refuse it.
+_SIGNED_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+P = ParamSpec("P")
+View = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def request_public_url(request: HttpRequest) -> str:
+    """The exact URL Twilio requested, query string included.
+
+    ``settings.PUBLIC_BASE_URL`` (scheme and host, e.g. ``https://civic.example.org``, no path) wins when
+    set. Otherwise Django builds the URL itself, which honours ``SECURE_PROXY_SSL_HEADER`` and
+    ``USE_X_FORWARDED_HOST``: trusted forwarded headers are configured there, never parsed here.
+    The SDK also tries the URL with and without an explicit :443/:80, so either form validates.
+    """
+    base = str(getattr(settings, "PUBLIC_BASE_URL", "") or "").rstrip("/")
+    if base:
+        return base + request.get_full_path()
+    return request.build_absolute_uri()
+
+
+def _as_multivalue(params: Params | MultiValueDict[str, str]) -> MultiValueDict[str, str]:
+    if isinstance(params, MultiValueDict):
+        return params
+    result: MultiValueDict[str, str] = MultiValueDict()
+    items = params.items() if isinstance(params, Mapping) else params
+    for key, value in items:
+        result.appendlist(key, value)
+    return result
+
+
+def sign(url: str, params: Params | MultiValueDict[str, str], auth_token: str) -> str:
+    """The ``X-Twilio-Signature`` Twilio would send for a form POST of ``params`` to ``url``.
+
+    Pass a list of pairs (or a ``QueryDict``) to sign repeated keys; used by the simulator and tests.
+    """
+    return str(RequestValidator(auth_token).compute_signature(url, _as_multivalue(params)))
+
+
+def is_valid_twilio_request(request: HttpRequest, auth_tokens: Sequence[str]) -> bool:
+    """True if the request's signature matches any of ``auth_tokens``.
+
+    A missing signature header, an empty token list or a body that is not form data is invalid.
+    """
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature or not auth_tokens:
+        return False
+    if request.content_type not in _SIGNED_CONTENT_TYPES:
+        return False
+    if request.content_type == "multipart/form-data" and request.FILES:
+        return False  # uploaded files are not covered by the signature
+    url = request_public_url(request)
+    # request.POST is a QueryDict: RequestValidator reads every value of a repeated key via getlist().
+    return any(
+        token and RequestValidator(token).validate(url, request.POST, signature) for token in auth_tokens
+    )
+
+
+def _subaccount_token(account_sid: str) -> str | None:
+    """The Auth Token of the office subaccount ``account_sid``, if one is configured.
+
+    A module-level function so tests can monkeypatch it. Malformed SIDs never reach the database.
+    """
+    if not is_sid(account_sid, ACCOUNT_SID_PREFIXES):
+        return None
+    # Imported here: `offices` sits below `messages` in the dependency order, and importing it at
+    # module load would require the app registry to be ready.
+    from offices.selectors import twilio_auth_token_for_account
+
+    return twilio_auth_token_for_account(account_sid=account_sid)
+
+
+def _reject(request: HttpRequest, reason: str) -> HttpResponseForbidden:
+    account_sid = request.POST.get("AccountSid", "")
+    logger.warning(
+        "Rejected Twilio webhook %s: %s (AccountSid=%s, remote_addr=%s)",
+        request.path,
+        reason,
+        account_sid if is_sid(account_sid, ACCOUNT_SID_PREFIXES) else "(missing or malformed)",
+        request.META.get("REMOTE_ADDR", ""),
+    )
+    return HttpResponseForbidden("Invalid Twilio signature")
+
+
+def twilio_signature_required(view: View[P]) -> View[P]:
+    """Decorator for Twilio webhook views: POST only (405), valid signature or 403, CSRF-exempt.
+
+    403 is returned for a bad or missing signature whatever ``DEBUG`` says: a webhook that accepts
+    unsigned requests in development gets deployed that way sooner or later.
+    Tokens tried: ``settings.TWILIO_AUTH_TOKEN``, then the subaccount token for the posted
+    ``AccountSid`` (looked up only if the first does not match, to spare a query).
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.headers.get(SIGNATURE_HEADER):
+            return _reject(request, "missing signature header")
+        main_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "")
+        if main_token and is_valid_twilio_request(request, [main_token]):
+            return view(request, *args, **kwargs)
+        sub_token = _subaccount_token(request.POST.get("AccountSid", ""))
+        if sub_token and sub_token != main_token and is_valid_twilio_request(request, [sub_token]):
+            return view(request, *args, **kwargs)
+        if not main_token and not sub_token:
+            return _reject(request, "no Auth Token configured for this account")
+        return _reject(request, "signature does not match")
+
+    return csrf_exempt(wrapped)

@@ -1,0 +1,138 @@
+"""Admin for offices, and the office-scoping base every tenant model's admin uses.
+
+Superusers see everything. Anyone else with admin access sees only rows of offices they are an *admin* of,
+and can only pick those offices (and their rows) in forms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from offices.models import Membership, Office, OfficeHoliday, OfficeHours, OfficePhoneNumber, Role, TwilioAccount
+
+
+def admin_office_ids(request: HttpRequest) -> list[int]:
+    return list(
+        Membership.objects.filter(user_id=request.user.pk, role=Role.ADMIN).values_list("office_id", flat=True)
+    )
+
+
+class OfficeScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic over each model
+    """Limits list, change and choice fields to the user's offices. ``office_path`` names the office field."""
+
+    office_path = "office"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.office_path}__in": admin_office_ids(request)})
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not request.user.is_superuser:
+            related = db_field.related_model
+            office_ids = admin_office_ids(request)
+            if related is Office:
+                kwargs["queryset"] = Office.objects.filter(pk__in=office_ids)
+            elif any(f.name == "office" for f in related._meta.get_fields()):
+                kwargs["queryset"] = related._default_manager.filter(office_id__in=office_ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not request.user.is_superuser:
+            related = db_field.related_model
+            if any(f.name == "office" for f in related._meta.get_fields()):
+                kwargs["queryset"] = related._default_manager.filter(office_id__in=admin_office_ids(request))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or bool(admin_office_ids(request))
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
+
+
+class OfficeHoursInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = OfficeHours
+    extra = 0
+
+
+class OfficeHolidayInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = OfficeHoliday
+    extra = 0
+
+
+@admin.register(Office)
+class OfficeAdmin(OfficeScopedAdmin):
+    office_path = "pk"
+    list_display = ["name", "slug", "official_name", "official_title", "district_label", "time_zone"]
+    search_fields = ["name", "slug", "official_name"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [OfficeHoursInline, OfficeHolidayInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        return queryset if request.user.is_superuser else queryset.filter(pk__in=admin_office_ids(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser  # a new tenant is a deployment decision
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(OfficeScopedAdmin):
+    list_display = ["user", "office", "role"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "office__name"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(OfficePhoneNumber)
+class OfficePhoneNumberAdmin(OfficeScopedAdmin):
+    list_display = ["e164", "office", "number_type", "sms_enabled", "voice_enabled", "messaging_service_sid"]
+    list_filter = ["number_type", "sms_enabled", "voice_enabled"]
+    search_fields = ["e164", "label"]
+
+
+@admin.register(TwilioAccount)
+class TwilioAccountAdmin(OfficeScopedAdmin):
+    list_display = ["account_sid", "label", "office"]
+    exclude: list[str] = []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        from django import forms
+
+        form = super().get_form(request, obj, change, **kwargs)
+        form.base_fields["auth_token"].widget = forms.PasswordInput(render_value=False)
+        form.base_fields["auth_token"].required = obj is None
+        return form
+
+    def save_model(self, request: HttpRequest, obj: TwilioAccount, form: Any, change: bool) -> None:
+        if change and not form.cleaned_data.get("auth_token"):
+            obj.auth_token = TwilioAccount.objects.get(pk=obj.pk).auth_token  # blank means "unchanged"
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(OfficeHours)
+class OfficeHoursAdmin(OfficeScopedAdmin):
+    list_display = ["office", "weekday", "opens_at", "closes_at"]
+
+
+@admin.register(OfficeHoliday)
+class OfficeHolidayAdmin(OfficeScopedAdmin):
+    list_display = ["office", "date", "name"]

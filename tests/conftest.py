@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests run on real PostgreSQL and Redis (embedded unless URLs are given)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from messages.twilio import backends
+from messages.twilio.signatures import sign
+from tests import factories
+
+
+@pytest.fixture
+def office(db: None) -> Any:
+    return factories.OfficeFactory(slug="alpha", name="Alpha Office")
+
+
+@pytest.fixture
+def phone_number(office: Any) -> Any:
+    return factories.PhoneNumberFactory(office=office, e164="+14155550100")
+
+
+@pytest.fixture
+def staff_user(office: Any) -> Any:
+    return factories.MembershipFactory(office=office, role="staff", user__username="alice").user
+
+
+@pytest.fixture
+def staff_client(staff_user: Any) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def locmem_outbox() -> Iterator[list[Any]]:
+    backends.reset_locmem()
+    yield backends.outbox
+    backends.reset_locmem()
+
+
+PostSigned = Callable[..., Any]
+
+
+@pytest.fixture
+def post_signed(client: Client) -> PostSigned:
+    """POST form params to a webhook path, signed as Twilio would sign them for PUBLIC_BASE_URL."""
+
+    def post(
+        path: str,
+        params: Mapping[str, str] | list[tuple[str, str]],
+        *,
+        token: str | None = None,
+        signature: str | None = None,
+    ) -> Any:
+        items = list(params.items()) if isinstance(params, Mapping) else list(params)
+        url = settings.PUBLIC_BASE_URL + path
+        sig = signature if signature is not None else sign(url, items, token or settings.TWILIO_AUTH_TOKEN)
+        from urllib.parse import urlencode
+
+        return client.post(
+            path,
+            data=urlencode(items),
+            content_type="application/x-www-form-urlencoded",
+            headers={"X-Twilio-Signature": sig},
+        )
+
+    return post

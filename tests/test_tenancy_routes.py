@@ -1,0 +1,207 @@
+"""The route-matrix tenancy test (PLAYBOOK §5).
+
+Two offices with look-alike data (same constituent phones, same tag names) and a canary string in office B.
+A member of office A requests every URL route, and every object of B through A's URLs. Each must answer
+404 (or refuse), no response may contain the canary, and B's rows must not change. A route that is not in
+ROUTES below fails the test, so a new view cannot ship without a tenancy check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core import serializers
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests import factories
+
+CANARY = "CANARY-b7f3a9-office-b"
+
+
+def iter_routes(resolvers: list[Any] | None = None, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
+    """(full route pattern, namespaced name) for every URL the project serves."""
+    for entry in resolvers if resolvers is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from iter_routes(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), f"{namespace}{entry.name or ''}"
+
+
+@dataclass
+class World:
+    a: Any
+    b: Any
+    user_a: Any
+    admin_a: Any
+    b_objects: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    a = factories.OfficeFactory(slug="office-a", name="Office A")
+    b = factories.OfficeFactory(slug="office-b", name=f"Office B {CANARY}")
+    user_a = factories.MembershipFactory(office=a, role="staff", user__username="a-staff").user
+    admin_a = factories.MembershipFactory(office=a, role="admin", user__username="a-admin", user__is_staff=True).user
+    factories.MembershipFactory(office=b, role="admin", user__username=f"b-admin-{CANARY}")
+    objects: dict[str, Any] = {}
+    for office, marker in ((a, "office A"), (b, CANARY)):
+        number = factories.PhoneNumberFactory(office=office, e164="+14155550100" if office is a else "+14155550200")
+        tag = factories.TagFactory(office=office, name="Health care", color="#112233")
+        queue = factories.QueueFactory(office=office, name="Casework", description=marker)
+        constituent = factories.ConstituentFactory(office=office, phone="+12025550123", first_name=marker)
+        conversation = factories.ConversationFactory(constituent=constituent, queue=queue, last_message_preview=marker)
+        conversation.tags.add(tag)
+        message = factories.MessageFactory(conversation=conversation, body=f"Please help {marker}", to_number=number.e164)
+        from messages.models import Media
+
+        media = Media.objects.create(
+            office=office, message=message, index=0, provider_url="https://api.twilio.com/x", status="stored",
+            content_type="image/png",
+        )
+        media.file.save("canary.png", __import__("django.core.files.base", fromlist=["ContentFile"]).ContentFile(marker.encode()))
+        if office is b:
+            objects.update(
+                conversation=conversation, message=message, constituent=constituent, tag=tag, queue=queue,
+                number=number, media=media,
+            )
+    return World(a=a, b=b, user_a=user_a, admin_a=admin_a, b_objects=objects)
+
+
+def snapshot(office: Any) -> str:
+    """Every row that belongs to the office, serialised: any change by A's requests shows up here."""
+    rows: list[Any] = []
+    for model in apps.get_models():
+        names = {f.name for f in model._meta.get_fields()}
+        if "office" in names:
+            rows.extend(model._default_manager.filter(office=office).order_by("pk"))
+    rows.append(type(office)._default_manager.get(pk=office.pk))
+    return serializers.serialize("json", rows)
+
+
+# --- The matrix ---------------------------------------------------------------------------------------------
+# Each entry: how to probe the route as a member of office A. `office_urls` build URLs that point at B (B's
+# slug, or B's objects under A's slug); each must 404 for GET and POST.
+
+Probe = Callable[[World], list[str]]
+
+
+def _office_scoped(suffix: Callable[[World, Any], list[str]]) -> Probe:
+    def probe(w: World) -> list[str]:
+        urls = [f"/o/{w.b.slug}/" + s for s in suffix(w, w.b)]
+        urls += [f"/o/{w.a.slug}/" + s for s in suffix(w, w.b) if any(ch.isdigit() for ch in s)]
+        return urls
+
+    return probe
+
+
+OFFICE_SCOPED: dict[str, Probe] = {
+    "messages:inbox": _office_scoped(lambda w, b: [""]),
+    "messages:conversation": _office_scoped(lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/"]),
+    "messages:conversation-reply": _office_scoped(
+        lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/reply/"]
+    ),
+    "messages:media": _office_scoped(lambda w, b: [f"media/{w.b_objects['media'].pk}/"]),
+    "messages:simulator": _office_scoped(lambda w, b: ["simulator/"]),
+}
+
+# Routes that are not office-scoped, and how they are protected.
+GLOBAL_ROUTES = {
+    "healthz": "public health probe; reveals no tenant data",
+    "home": "lists only the user's own memberships",
+    "login": "public",
+    "logout": "ends the session",
+    "twilio:sms-received": "Twilio webhook: signature required",
+    "twilio:sms-status": "Twilio webhook: signature required",
+}
+WEBHOOKS = ["twilio:sms-received", "twilio:sms-status"]
+
+
+def route_is_admin(route: str) -> bool:
+    return route.startswith("admin/")
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    uncovered = [
+        (route, name)
+        for route, name in iter_routes()
+        if not route_is_admin(route) and name not in OFFICE_SCOPED and name not in GLOBAL_ROUTES
+    ]
+    assert uncovered == [], f"routes without a tenancy check (add them to the matrix): {uncovered}"
+
+
+def _assert_hidden(response: Any, url: str) -> None:
+    body = response.content.decode(errors="replace") if not getattr(response, "streaming", False) else ""
+    assert CANARY not in body, f"{url} leaked office B's canary"
+
+
+@pytest.mark.parametrize("name", sorted(OFFICE_SCOPED))
+def test_member_of_a_gets_404_for_everything_of_b(world: World, name: str) -> None:
+    before = snapshot(world.b)
+    for user in (world.user_a, world.admin_a):
+        client = Client()
+        client.force_login(user)
+        for url in OFFICE_SCOPED[name](world):
+            for method in ("get", "post"):
+                response = getattr(client, method)(url, data={"body": f"hi {CANARY}", "token": "t"})
+                assert response.status_code in (404, 405), f"{method.upper()} {url} → {response.status_code}"
+                _assert_hidden(response, url)
+    assert snapshot(world.b) == before
+
+
+@pytest.mark.parametrize("name", sorted(set(GLOBAL_ROUTES) - set(WEBHOOKS) - {"logout"}))
+def test_global_routes_show_no_other_office(world: World, name: str) -> None:
+    client = Client()
+    client.force_login(world.user_a)
+    route = dict((n, r) for r, n in iter_routes())[name]
+    response = client.get("/" + route, follow=True)
+    assert response.status_code in (200, 503)
+    _assert_hidden(response, route)
+
+
+@pytest.mark.parametrize("name", WEBHOOKS)
+def test_webhooks_refuse_unsigned_posts_and_change_nothing(world: World, name: str) -> None:
+    before = snapshot(world.b)
+    route = dict((n, r) for r, n in iter_routes())[name]
+    response = Client().post("/" + route, {"MessageSid": "SM" + "1" * 32, "To": "+14155550200", "Body": CANARY})
+    assert response.status_code == 403
+    assert snapshot(world.b) == before
+
+
+def test_admin_changelists_show_only_own_office(world: World) -> None:
+    from django.contrib import admin as django_admin
+
+    client = Client()
+    client.force_login(world.admin_a)
+    before = snapshot(world.b)
+    for model, model_admin in django_admin.site._registry.items():
+        meta = model._meta
+        changelist = f"/admin/{meta.app_label}/{meta.model_name}/"
+        response = client.get(changelist)
+        assert response.status_code in (200, 403), f"{changelist} → {response.status_code}"
+        _assert_hidden(response, changelist)
+        # B's objects through the change view: never shown.
+        names = {f.name for f in meta.get_fields()}
+        if "office" in names:
+            for obj in model._default_manager.filter(office=world.b)[:3]:
+                url = f"{changelist}{obj.pk}/change/"
+                response = client.get(url, follow=True)
+                _assert_hidden(response, url)
+                response = client.post(url, {"name": "hijacked"}, follow=True)
+                _assert_hidden(response, url)
+    assert snapshot(world.b) == before
+
+
+def test_snapshot_detects_a_change(world: World) -> None:
+    """The isolation assertions above rely on snapshot(); prove it can fail."""
+    before = snapshot(world.b)
+    world.b_objects["tag"].name = "changed"
+    world.b_objects["tag"].save()
+    assert snapshot(world.b) != before
+    assert json.loads(before)
