@@ -18,34 +18,42 @@ from django.views.decorators.http import require_GET
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
 
-def _check_database() -> None:
-    # A dedicated connection, not Django's: a dead server must not poison the request's connection.
-    params = connection.get_connection_params()
+def _database_params() -> dict[str, object]:
+    # Read in the request thread: Django's connection object is thread-local.
+    params = dict(connection.get_connection_params())
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)
-    with psycopg.connect(**params, connect_timeout=2, autocommit=True) as conn:
+    return params
+
+
+def _check_database(params: dict[str, object]) -> None:
+    # A dedicated connection, not Django's: a dead server must not poison the request's connection.
+    with psycopg.connect(**params, connect_timeout=2, autocommit=True) as conn:  # type: ignore[arg-type]
         conn.execute("SET statement_timeout = 800")
         conn.execute("SELECT 1")
 
 
-def _check_redis() -> None:
+def _check_redis(url: str) -> None:
     timeout = settings.HEALTHZ_TIMEOUT_SECONDS
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
     finally:
         client.close()
 
 
-CHECKS: dict[str, Callable[[], None]] = {"database": _check_database, "redis": _check_redis}
+def checks() -> dict[str, Callable[[], None]]:
+    """The probes, bound to this request's settings."""
+    params, url = _database_params(), settings.REDIS_URL
+    return {"database": lambda: _check_database(params), "redis": lambda: _check_redis(url)}
 
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     deadline = time.monotonic() + 0.9
-    futures = {name: _POOL.submit(check) for name, check in CHECKS.items()}
+    futures = {name: _POOL.submit(check) for name, check in checks().items()}
     results: dict[str, str] = {}
     for name, future in futures.items():
         try:

@@ -196,8 +196,19 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # opted into per task, only where the task is idempotent
-# Redis re-delivers an unacked message after this long; no task countdown may exceed it.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 1, "socket_connect_timeout": 0.5}
+# Redis re-delivers an unacked message after this long; no task countdown may exceed it. The publish-side
+# failover options make a web request give up on a dead broker in about a second instead of retrying for
+# many: the row already records the work, and the sweeper re-enqueues it (messages.services.sweeper).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 1,
+    "socket_connect_timeout": 0.5,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "civicdesk")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

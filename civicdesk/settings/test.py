@@ -22,10 +22,14 @@ DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()
 REDIS_URL = env_str("TEST_REDIS_URL") or devstack.redis_url_with_db(env_str("REDIS_URL") or devstack.ensure_redis(), 1)
 DATABASES = {"default": database_settings(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Lets several test runs share one server without dropping each other's database (pytest-xdist adds its own
+# per-worker suffix on top of this).
+TEST_RUN_SUFFIX = env_str("TEST_RUN_SUFFIX")
+DATABASES["default"]["TEST"] = {"NAME": f"test_civicdesk{TEST_RUN_SUFFIX}"}
 _redis = redis_settings(REDIS_URL, key_prefix="civicdesk-test")
 CACHES = _redis["CACHES"]
 CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]
-CELERY_TASK_DEFAULT_QUEUE = "civicdesk-test"
+CELERY_TASK_DEFAULT_QUEUE = f"civicdesk-test{TEST_RUN_SUFFIX}"
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
 STORAGES = {  # noqa: F405
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
