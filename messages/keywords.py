@@ -44,11 +44,12 @@ def normalize_keyword_text(body: str) -> str:
 def classify_keyword(body: str, *, is_toll_free: bool) -> Keyword | None:
     """The keyword ``body`` consists of, or ``None`` if it is an ordinary message.
 
-    Only ASCII keywords match: ``"ſtop".upper()`` is ``"STOP"`` in Python, but no carrier treats it so.
+    Only ASCII keywords match: Python upper-cases some non-ASCII letters to ASCII (LATIN SMALL
+    LETTER LONG S becomes "S"), which no carrier does.
     """
-    text = normalize_keyword_text(body)
-    if not text.isascii():
+    if not body.isascii():  # checked before upper-casing, which is what maps the look-alikes to ASCII
         return None
+    text = normalize_keyword_text(body)
     if text in OPT_OUT_KEYWORDS:
         return Keyword.OPT_OUT
     if text in (TOLL_FREE_OPT_IN_KEYWORDS if is_toll_free else OPT_IN_KEYWORDS):

@@ -206,7 +206,9 @@ class _MessageStore:
         with self._lock:
             stored = self._by_sid.get(sid)
             if stored is None or stored.msg.account_sid != account_sid:
-                raise PermanentSendError(reason_for_code(20404, "Unknown message."), code=20404, http_status=404)
+                raise PermanentSendError(
+                    reason_for_code(20404, "Unknown message."), code=20404, http_status=404
+                )
             return stored.result()
 
     def find(
@@ -396,7 +398,9 @@ class SimulatorBackend:
         )
         to_sent, to_final = simulator_delays()
         _scheduler.schedule(to_sent, functools.partial(_advance, stored, "sent", None))
-        _scheduler.schedule(to_sent + to_final, functools.partial(_advance, stored, final_status, final_error))
+        _scheduler.schedule(
+            to_sent + to_final, functools.partial(_advance, stored, final_status, final_error)
+        )
         return stored.result()
 
     def fetch(self, *, account_sid: str, auth_token: str, sid: str) -> SendResult:
@@ -421,7 +425,9 @@ class SimulatorBackend:
         return _scheduler.wait_until_idle(timeout)
 
 
-def status_callback_params(stored_msg: OutboundSms, sid: str, status: str, error_code: int | None) -> list[tuple[str, str]]:
+def status_callback_params(
+    stored_msg: OutboundSms, sid: str, status: str, error_code: int | None
+) -> list[tuple[str, str]]:
     """The form fields Twilio posts to a message status callback
     (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status)."""
     params = [

@@ -119,7 +119,9 @@ class RewritingHttpClient(TwilioHttpClient):
     The SDK never retries: ``max_retries`` stays at requests' default of 0, so a POST is sent once.
     """
 
-    def __init__(self, *, api_base_url: str = "", timeout: tuple[float, float] = DEFAULT_HTTP_TIMEOUT) -> None:
+    def __init__(
+        self, *, api_base_url: str = "", timeout: tuple[float, float] = DEFAULT_HTTP_TIMEOUT
+    ) -> None:
         super().__init__(pool_connections=True)
         # HttpClient.__init__ checks `timeout <= 0`, which a (connect, read) tuple cannot take, so the
         # tuple is set afterwards; requests accepts it as-is.
@@ -155,7 +157,8 @@ _local = threading.local()
 
 
 def _http_client(base_url: str, timeout: tuple[float, float]) -> RewritingHttpClient:
-    cache: dict[tuple[str, tuple[float, float]], RewritingHttpClient] = _local.__dict__.setdefault("clients", {})
+    cache: dict[tuple[str, tuple[float, float]], RewritingHttpClient]
+    cache = _local.__dict__.setdefault("clients", {})
     key = (base_url, timeout)
     client = cache.get(key)
     if client is None:
@@ -189,10 +192,7 @@ def _twilio_code(exc: TwilioRestException | TwilioServiceException) -> int | Non
 def _error_from_rest(exc: TwilioRestException | TwilioServiceException, *, is_create: bool) -> SendError:
     status = int(exc.status)
     code = _twilio_code(exc)
-    if isinstance(exc, TwilioServiceException):
-        detail = exc.detail or exc.title
-    else:
-        detail = exc.msg
+    detail = (exc.detail or exc.title) if isinstance(exc, TwilioServiceException) else exc.msg
     if status == 429 or status >= 500 or code in RETRYABLE_ERROR_CODES:
         default = f"Twilio is temporarily unavailable (HTTP {status}); it will be retried."
         return RetryableSendError(reason_for_code(code, default), code=code, http_status=status)
@@ -362,3 +362,25 @@ def list_recent_messages(
             )
         )
     return found
+
+
+# --- voice recordings (appended for the voice hotline) ----------------------------------------------------
+
+
+def delete_recording(*, account_sid: str, auth_token: str, recording_sid: str) -> bool:
+    """Delete one call recording at Twilio (a DELETE; safe to repeat).
+
+    Returns True if Twilio deleted it, False if Twilio has no such recording (HTTP 404, e.g. a repeat of a
+    deletion that succeeded but whose answer was lost). Raises :class:`RetryableSendError` (429, 5xx,
+    network) or :class:`PermanentSendError` (any other 4xx, e.g. bad credentials).
+    https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource
+    """
+    client = build_client(account_sid, auth_token)
+    try:
+        return bool(client.recordings(recording_sid).delete())
+    except (TwilioRestException, TwilioServiceException) as exc:
+        if int(exc.status) == 404:
+            return False
+        raise _error_from_rest(exc, is_create=False) from exc
+    except requests.RequestException as exc:
+        raise _error_from_network(exc, is_create=False) from exc

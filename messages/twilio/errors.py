@@ -30,7 +30,8 @@ class SendError(Exception):
         self.http_status = http_status
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(reason={self.reason!r}, code={self.code!r}, http_status={self.http_status!r})"
+        name = type(self).__name__
+        return f"{name}(reason={self.reason!r}, code={self.code!r}, http_status={self.http_status!r})"
 
 
 class RetryableSendError(SendError):

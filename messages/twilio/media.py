@@ -250,7 +250,9 @@ def _open(
     )
 
 
-def _request(hop: _Hop, addresses: Sequence[str], headers: dict[str, str], timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
+def _request(
+    hop: _Hop, addresses: Sequence[str], headers: dict[str, str], timeout: urllib3.Timeout
+) -> urllib3.BaseHTTPResponse:
     last_error: Exception | None = None
     for address in addresses:
         try:
@@ -305,7 +307,7 @@ def fetch_media(
     ``timeout`` is ``(connect, read)`` seconds per hop (default: ``TWILIO_HTTP_TIMEOUT``).
     Raises :class:`MediaRejected`, :class:`MediaNotReady` or :class:`MediaTemporaryError`.
     """
-    if not is_twilio_media_url(url):
+    if not (is_twilio_media_url(url) or is_twilio_recording_url(url)):
         raise MediaRejected("not a Twilio media URL")
     allowed = frozenset(content_type.strip().lower() for content_type in allowed_content_types)
     resolve = resolver or _system_resolver
@@ -354,3 +356,20 @@ def fetch_media(
             # Close rather than release: the pool is per hop, and a half-read body must not be reused.
             response.close()
     raise MediaRejected(f"more than {MAX_REDIRECTS} redirects")
+
+
+# --- voice recordings -------------------------------------------------------------------------------------
+# Appended for the voice hotline: fetch_media also accepts a call recording's URL, with or without the
+# format extension (https://www.twilio.com/docs/voice/api/recording#fetch-a-recording-media-file: ".mp3"
+# returns MP3, no extension returns WAV). The other rules (host, addresses, redirects, size) are the same.
+
+__all__ += ["TWILIO_RECORDING_URL_RE", "is_twilio_recording_url"]
+
+TWILIO_RECORDING_URL_RE = re.compile(
+    r"https://api\.twilio\.com/2010-04-01/Accounts/AC[0-9a-f]{32}/Recordings/RE[0-9a-f]{32}(?:\.mp3|\.wav)?"
+)
+
+
+def is_twilio_recording_url(url: str) -> bool:
+    """True if ``url`` is exactly a Twilio call-recording URL (no query, fragment, port or userinfo)."""
+    return bool(TWILIO_RECORDING_URL_RE.fullmatch(url))

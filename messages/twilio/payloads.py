@@ -26,6 +26,8 @@ from django.utils.datastructures import MultiValueDict
 from messages.twilio.errors import PayloadError
 
 __all__ = [
+    "MAX_INBOUND_BODY_LENGTH",
+    "MAX_MEDIA_PER_MESSAGE",
     "CallStatus",
     "DeliveryStatus",
     "DialResult",
@@ -33,8 +35,6 @@ __all__ = [
     "InboundCall",
     "InboundMedia",
     "InboundSms",
-    "MAX_INBOUND_BODY_LENGTH",
-    "MAX_MEDIA_PER_MESSAGE",
     "RawParams",
     "RecordingStatus",
     "TranscriptionResult",
@@ -71,7 +71,7 @@ TRANSCRIPTION_SID_PREFIXES = ("TR",)
 
 # Characters a human-typed or Twilio-sent phone number may contain. Checked before `phonenumbers`
 # sees the text, because `phonenumbers.parse` maps letters to keypad digits ("CIVICDESK" would "parse").
-_PHONE_TEXT_RE = re.compile(r"\+?[0-9][0-9 ().\-]*")
+_PHONE_TEXT_RE = re.compile(r"\+?[0-9 ().\-]+")
 
 # Twilio reports blocked/withheld caller IDs as keypad spellings of ANONYMOUS, UNKNOWN, BLOCKED,
 # RESTRICTED and UNAVAILABLE, some of which are "possible" numbers in real countries. Treating them as
@@ -129,10 +129,11 @@ class InboundSms:
     body: str
     num_media: int
     media: tuple[InboundMedia, ...]
-    from_city: str | None
-    from_state: str | None
-    from_zip: str | None
-    from_country: str | None
+    # Carrier's idea of where the sender's number is registered: "" when unknown, as Twilio sends it.
+    from_city: str
+    from_state: str
+    from_zip: str
+    from_country: str
     opt_out_type: str | None
     raw: RawParams = field(compare=False, repr=False)
 
@@ -158,9 +159,9 @@ class InboundCall:
     to_e164: str | None
     call_status: str
     direction: str
-    caller_city: str | None
-    caller_state: str | None
-    caller_zip: str | None
+    caller_city: str  # "" when unknown, as Twilio sends it
+    caller_state: str
+    caller_zip: str
     raw: RawParams = field(compare=False, repr=False)
 
 
@@ -345,10 +346,10 @@ def parse_inbound_sms(post: FormData) -> InboundSms:
         body=body,
         num_media=num_media,
         media=media,
-        from_city=_optional(raw, "FromCity"),
-        from_state=_optional(raw, "FromState"),
-        from_zip=_optional(raw, "FromZip"),
-        from_country=_optional(raw, "FromCountry"),
+        from_city=_get(raw, "FromCity") or "",
+        from_state=_get(raw, "FromState") or "",
+        from_zip=_get(raw, "FromZip") or "",
+        from_country=_get(raw, "FromCountry") or "",
         opt_out_type=opt_out_type if opt_out_type in _OPT_OUT_TYPES else None,
         raw=raw,
     )
@@ -382,9 +383,9 @@ def parse_inbound_call(post: FormData) -> InboundCall:
         to_e164=normalize_phone(to_raw),
         call_status=(_get(raw, "CallStatus") or "").strip().lower(),
         direction=(_get(raw, "Direction") or "").strip().lower(),
-        caller_city=_optional(raw, "CallerCity"),
-        caller_state=_optional(raw, "CallerState"),
-        caller_zip=_optional(raw, "CallerZip"),
+        caller_city=_get(raw, "CallerCity") or "",
+        caller_state=_get(raw, "CallerState") or "",
+        caller_zip=_get(raw, "CallerZip") or "",
         raw=raw,
     )
 
@@ -445,5 +446,47 @@ def parse_call_status(post: FormData) -> CallStatus:
         call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
         call_status=_required(raw, "CallStatus").strip().lower(),
         call_duration=_duration(raw, "CallDuration"),
+        raw=raw,
+    )
+
+
+# --- voice: the <Record> action ---------------------------------------------------------------------------
+# Appended for the voice hotline (messages.twilio.voice_views).
+
+__all__ += ["RecordResult", "parse_record_result"]
+
+_RECORDING_SID_IN_URL_RE = re.compile(r"/Recordings/(RE[0-9a-f]{32})(?:\.[a-z0-9]+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    call_sid: str
+    recording_sid: str
+    recording_url: str
+    recording_duration: int | None
+    digits: str | None
+    raw: RawParams = field(compare=False, repr=False)
+
+
+def parse_record_result(post: FormData) -> RecordResult:
+    """Parse the ``<Record>`` action request (https://www.twilio.com/docs/voice/twiml/record#action).
+
+    Twilio documents ``RecordingUrl``, ``RecordingDuration`` and ``Digits`` here, not ``RecordingSid``; when
+    the SID is absent it is read from the URL's last path segment, which is the recording's SID.
+    """
+    raw = raw_params(post)
+    recording_url = _required(raw, "RecordingUrl")
+    recording_sid = _optional_sid(raw, "RecordingSid", RECORDING_SID_PREFIXES)
+    if recording_sid is None:
+        match = _RECORDING_SID_IN_URL_RE.search(recording_url)
+        if match is None:
+            raise PayloadError("RecordingSid is missing and RecordingUrl does not name a recording")
+        recording_sid = match.group(1)
+    return RecordResult(
+        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
+        recording_sid=recording_sid,
+        recording_url=recording_url,
+        recording_duration=_duration(raw, "RecordingDuration"),
+        digits=_optional(raw, "Digits"),
         raw=raw,
     )

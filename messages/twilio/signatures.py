@@ -111,7 +111,8 @@ def _subaccount_token(account_sid: str) -> str | None:
 def _reject(request: HttpRequest, reason: str) -> HttpResponseForbidden:
     account_sid = request.POST.get("AccountSid", "")
     logger.warning(
-        "Rejected Twilio webhook %s: %s (AccountSid=%s, remote_addr=%s)",
+        # %r for the path: it is attacker-controlled and may contain decoded newlines.
+        "Rejected Twilio webhook %r: %s (AccountSid=%s, remote_addr=%s)",
         request.path,
         reason,
         account_sid if is_sid(account_sid, ACCOUNT_SID_PREFIXES) else "(missing or malformed)",

@@ -1,0 +1,430 @@
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+from django.http import QueryDict
+
+from messages.twilio.errors import PayloadError
+from messages.twilio.payloads import (
+    InboundMedia,
+    normalize_phone,
+    parse_call_status,
+    parse_delivery_status,
+    parse_dial_result,
+    parse_gather_result,
+    parse_inbound_call,
+    parse_inbound_sms,
+    parse_recording_status,
+    parse_transcription_result,
+)
+
+ACCOUNT = "AC" + "a" * 32
+MESSAGE = "SM" + "1" * 32
+MMS = "MM" + "2" * 32
+CALL = "CA" + "3" * 32
+RECORDING = "RE" + "4" * 32
+TRANSCRIPTION = "TR" + "5" * 32
+SERVICE = "MG" + "6" * 32
+
+
+def form(pairs: dict[str, str] | list[tuple[str, str]]) -> QueryDict:
+    items = list(pairs.items()) if isinstance(pairs, dict) else pairs
+    return QueryDict(urlencode(items))
+
+
+def sms_params(**overrides: str) -> dict[str, str]:
+    params = {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": MESSAGE,
+        "NumMedia": "0",
+        "ToCity": "SAN FRANCISCO",
+        "FromZip": "94105",
+        "SmsSid": MESSAGE,
+        "FromState": "CA",
+        "SmsStatus": "received",
+        "FromCity": "SAN FRANCISCO",
+        "Body": "Pothole on Main St",
+        "FromCountry": "US",
+        "To": "+14155550100",
+        "MessagingServiceSid": SERVICE,
+        "ToZip": "94105",
+        "NumSegments": "1",
+        "MessageSid": MESSAGE,
+        "AccountSid": ACCOUNT,
+        "From": "+14155552671",
+        "ApiVersion": "2010-04-01",
+    }
+    params.update(overrides)
+    return params
+
+
+# --- phone numbers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+14155552671", "+14155552671"),
+        ("(415) 555-2671", "+14155552671"),
+        ("415.555.2671", "+14155552671"),
+        ("+44 7911 123456", "+447911123456"),
+        ("+15550100000", "+15550100000"),  # fictional 555-01xx numbers are accepted (possible, not valid)
+    ],
+)
+def test_normalize_phone_returns_e164(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "   ", "Anonymous", "12345", "CIVICDESK", "1-800-FLOWERS", "whatsapp:+14155552671", "+1555"]
+)
+def test_normalize_phone_rejects_non_numbers(raw):
+    assert normalize_phone(raw) is None
+
+
+def test_normalize_phone_reads_national_numbers_in_the_given_region():
+    assert normalize_phone("07911 123456", region="GB") == "+447911123456"
+
+
+# --- inbound SMS -----------------------------------------------------------------------------------
+
+
+def test_parse_inbound_sms_reads_the_standard_fields():
+    sms = parse_inbound_sms(form(sms_params()))
+    assert sms.message_sid == MESSAGE
+    assert sms.account_sid == ACCOUNT
+    assert sms.messaging_service_sid == SERVICE
+    assert (sms.from_raw, sms.from_e164) == ("+14155552671", "+14155552671")
+    assert (sms.to_raw, sms.to_e164) == ("+14155550100", "+14155550100")
+    assert sms.body == "Pothole on Main St"
+    assert (sms.num_media, sms.media) == (0, ())
+    assert (sms.from_city, sms.from_state, sms.from_zip, sms.from_country) == (
+        "SAN FRANCISCO",
+        "CA",
+        "94105",
+        "US",
+    )
+    assert sms.opt_out_type is None
+
+
+def test_raw_keeps_every_field_and_is_json_serialisable():
+    sms = parse_inbound_sms(form(sms_params()))
+    assert sms.raw["ToCity"] == ["SAN FRANCISCO"]
+    assert json.loads(json.dumps(sms.raw)) == sms.raw
+
+
+def test_raw_keeps_duplicate_values():
+    pairs = [*sms_params().items(), ("Extra", "1"), ("Extra", "2")]
+    assert parse_inbound_sms(form(pairs)).raw["Extra"] == ["1", "2"]
+
+
+def test_unknown_fields_are_ignored():
+    sms = parse_inbound_sms(form(sms_params(SomethingNew="x", Body="hi")))
+    assert sms.body == "hi"
+
+
+def test_plain_dict_is_accepted_too():
+    assert parse_inbound_sms(sms_params()).message_sid == MESSAGE
+
+
+def test_unknown_sender_location_is_empty_string_as_twilio_sends_it():
+    params = sms_params(FromZip="")
+    del params["FromCity"]
+    sms = parse_inbound_sms(form(params))
+    assert (sms.from_city, sms.from_zip, sms.from_state) == ("", "", "CA")
+
+
+def test_short_code_and_alphanumeric_senders_keep_raw_but_have_no_e164():
+    assert parse_inbound_sms(form(sms_params(From="72345"))).from_e164 is None
+    sms = parse_inbound_sms(form(sms_params(From="CIVICORG")))
+    assert (sms.from_raw, sms.from_e164) == ("CIVICORG", None)
+
+
+def test_body_is_kept_exactly_as_sent_apart_from_nul_bytes():
+    sms = parse_inbound_sms(form(sms_params(Body="  two  spaces \n and\x00 a NUL  ")))
+    assert sms.body == "  two  spaces \n and a NUL  "
+
+
+def test_nul_bytes_are_stripped_from_every_string_and_key():
+    sms = parse_inbound_sms(form(sms_params(FromCity="SAN\x00 JOSE", **{"Odd\x00Key": "v\x00"})))
+    assert sms.from_city == "SAN JOSE"
+    assert sms.raw["OddKey"] == ["v"]
+    assert not any("\x00" in key or any("\x00" in v for v in values) for key, values in sms.raw.items())
+
+
+def test_media_only_message_has_empty_body():
+    params = sms_params(NumMedia="1", MediaUrl0="https://api.twilio.com/m/0", MediaContentType0="image/jpeg")
+    del params["Body"]
+    sms = parse_inbound_sms(form(params))
+    assert sms.body == ""
+    assert sms.media == (InboundMedia(url="https://api.twilio.com/m/0", content_type="image/jpeg", index=0),)
+
+
+def test_media_are_collected_by_index_regardless_of_num_media():
+    params = sms_params(
+        MessageSid=MMS,
+        NumMedia="1",  # Twilio says one ...
+        MediaUrl0="https://api.twilio.com/m/0",
+        MediaContentType0="image/jpeg",
+        MediaUrl3="https://api.twilio.com/m/3",  # ... but two are present, with a gap
+        MediaContentType3="image/png",
+        MediaUrl10="https://api.twilio.com/m/10",  # beyond Twilio's 10-media limit: ignored
+    )
+    sms = parse_inbound_sms(form(params))
+    assert sms.num_media == 1
+    assert [(m.index, m.content_type) for m in sms.media] == [(0, "image/jpeg"), (3, "image/png")]
+
+
+@pytest.mark.parametrize("num_media", ["", "lots", "-1"])
+def test_garbage_num_media_falls_back_to_the_media_present(num_media):
+    params = sms_params(NumMedia=num_media, MediaUrl0="https://api.twilio.com/m/0")
+    assert parse_inbound_sms(form(params)).num_media == 1
+
+
+def test_sms_sid_is_accepted_when_message_sid_is_missing():
+    params = sms_params()
+    del params["MessageSid"]
+    del params["SmsMessageSid"]
+    assert parse_inbound_sms(form(params)).message_sid == MESSAGE
+
+
+@pytest.mark.parametrize("field", ["MessageSid", "To", "From", "AccountSid"])
+def test_missing_required_field_is_a_payload_error(field):
+    params = sms_params()
+    for name in {field, "SmsMessageSid", "SmsSid"} if field == "MessageSid" else {field}:
+        del params[name]
+    with pytest.raises(PayloadError, match=field):
+        parse_inbound_sms(form(params))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("MessageSid", "SM123"),
+        ("MessageSid", "CA" + "1" * 32),
+        ("MessageSid", "SM" + "G" * 32),
+        ("MessageSid", "SM" + "A" * 32),  # Twilio's hex is lower-case
+        ("AccountSid", "ACnope"),
+        ("MessagingServiceSid", "MGxyz"),
+    ],
+)
+def test_malformed_sids_are_payload_errors(field, value):
+    with pytest.raises(PayloadError, match="SID"):
+        parse_inbound_sms(form(sms_params(**{field: value})))
+
+
+def test_body_longer_than_10000_characters_is_a_payload_error():
+    parse_inbound_sms(form(sms_params(Body="x" * 10_000)))
+    with pytest.raises(PayloadError, match="Body"):
+        parse_inbound_sms(form(sms_params(Body="x" * 10_001)))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("STOP", "STOP"), ("start", "START"), ("HELP", "HELP")])
+def test_advanced_opt_out_type_is_read(value, expected):
+    assert parse_inbound_sms(form(sms_params(OptOutType=value))).opt_out_type == expected
+
+
+def test_unknown_opt_out_type_is_none():
+    assert parse_inbound_sms(form(sms_params(OptOutType="MAYBE"))).opt_out_type is None
+
+
+def test_inbound_sms_is_frozen_and_hashable():
+    sms = parse_inbound_sms(form(sms_params()))
+    with pytest.raises(AttributeError):
+        sms.body = "changed"  # type: ignore[misc]
+    assert hash(sms) == hash(parse_inbound_sms(form(sms_params())))
+
+
+# --- status callbacks ------------------------------------------------------------------------------
+
+
+def status_params(**overrides: str) -> dict[str, str]:
+    params = {
+        "SmsSid": MESSAGE,
+        "SmsStatus": "delivered",
+        "MessageStatus": "delivered",
+        "To": "+14155552671",
+        "MessageSid": MESSAGE,
+        "AccountSid": ACCOUNT,
+        "From": "+14155550100",
+        "ApiVersion": "2010-04-01",
+    }
+    params.update(overrides)
+    return params
+
+
+def test_parse_delivery_status():
+    status = parse_delivery_status(form(status_params()))
+    assert (status.message_sid, status.message_status, status.error_code) == (MESSAGE, "delivered", None)
+    assert (status.account_sid, status.to_raw, status.from_raw) == (ACCOUNT, "+14155552671", "+14155550100")
+
+
+def test_delivery_status_is_lower_cased_and_error_code_parsed():
+    status = parse_delivery_status(form(status_params(MessageStatus="Undelivered", ErrorCode="30006")))
+    assert (status.message_status, status.error_code) == ("undelivered", 30006)
+
+
+def test_non_numeric_error_code_is_none():
+    assert parse_delivery_status(form(status_params(ErrorCode="oops"))).error_code is None
+
+
+def test_status_falls_back_to_sms_status():
+    params = status_params(SmsStatus="sent")
+    del params["MessageStatus"]
+    assert parse_delivery_status(form(params)).message_status == "sent"
+
+
+def test_delivery_status_without_status_is_a_payload_error():
+    params = status_params()
+    del params["MessageStatus"], params["SmsStatus"]
+    with pytest.raises(PayloadError, match="MessageStatus"):
+        parse_delivery_status(form(params))
+
+
+# --- voice -----------------------------------------------------------------------------------------
+
+
+def call_params(**overrides: str) -> dict[str, str]:
+    params = {
+        "CallSid": CALL,
+        "AccountSid": ACCOUNT,
+        "From": "+14155552671",
+        "To": "+14155550100",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "CallerCity": "OAKLAND",
+        "CallerState": "CA",
+        "CallerZip": "94612",
+        "ApiVersion": "2010-04-01",
+    }
+    params.update(overrides)
+    return params
+
+
+def test_parse_inbound_call():
+    call = parse_inbound_call(form(call_params()))
+    assert (call.call_sid, call.account_sid, call.call_status, call.direction) == (
+        CALL,
+        ACCOUNT,
+        "ringing",
+        "inbound",
+    )
+    assert (call.from_e164, call.to_e164) == ("+14155552671", "+14155550100")
+    assert (call.caller_city, call.caller_state, call.caller_zip) == ("OAKLAND", "CA", "94612")
+
+
+@pytest.mark.parametrize("caller", ["Anonymous", "", "+266696687", "+8656696", "+86282452253"])
+def test_withheld_caller_ids_have_no_e164(caller):
+    call = parse_inbound_call(form(call_params(From=caller)))
+    assert call.from_raw == caller
+    assert call.from_e164 is None
+
+
+def test_inbound_call_without_call_sid_is_a_payload_error():
+    params = call_params()
+    del params["CallSid"]
+    with pytest.raises(PayloadError, match="CallSid"):
+        parse_inbound_call(form(params))
+
+
+def test_parse_gather_result():
+    result = parse_gather_result(form({"CallSid": CALL, "Digits": "2"}))
+    assert (result.call_sid, result.digits, result.speech_result) == (CALL, "2", None)
+    speech = parse_gather_result(form({"CallSid": CALL, "SpeechResult": "Trash pickup"}))
+    assert (speech.digits, speech.speech_result) == (None, "Trash pickup")
+
+
+def test_parse_dial_result():
+    result = parse_dial_result(
+        form({"CallSid": CALL, "DialCallStatus": "completed", "DialCallSid": CALL, "DialCallDuration": "42"})
+    )
+    assert (result.dial_call_status, result.dial_call_sid, result.dial_call_duration) == (
+        "completed",
+        CALL,
+        42,
+    )
+    unanswered = parse_dial_result(form({"CallSid": CALL, "DialCallStatus": "no-answer"}))
+    assert (unanswered.dial_call_sid, unanswered.dial_call_duration) == (None, None)
+
+
+def test_parse_recording_status():
+    result = parse_recording_status(
+        form(
+            {
+                "CallSid": CALL,
+                "RecordingSid": RECORDING,
+                "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{RECORDING}",
+                "RecordingStatus": "completed",
+                "RecordingDuration": "17",
+            }
+        )
+    )
+    assert (result.recording_sid, result.recording_status, result.recording_duration) == (
+        RECORDING,
+        "completed",
+        17,
+    )
+
+
+def test_parse_transcription_result():
+    result = parse_transcription_result(
+        form(
+            {
+                "CallSid": CALL,
+                "RecordingSid": RECORDING,
+                "TranscriptionSid": TRANSCRIPTION,
+                "TranscriptionStatus": "completed",
+                "TranscriptionText": "Please call me back",
+            }
+        )
+    )
+    assert (result.transcription_sid, result.transcription_status, result.transcription_text) == (
+        TRANSCRIPTION,
+        "completed",
+        "Please call me back",
+    )
+
+
+def test_parse_call_status():
+    result = parse_call_status(form({"CallSid": CALL, "CallStatus": "completed", "CallDuration": "65"}))
+    assert (result.call_status, result.call_duration) == ("completed", 65)
+
+
+@pytest.mark.parametrize(
+    ("parser", "params"),
+    [
+        (parse_call_status, {"CallSid": CALL, "CallStatus": "completed", "CallDuration": "-1"}),
+        (parse_dial_result, {"CallSid": CALL, "DialCallStatus": "completed", "DialCallDuration": "-5"}),
+        (
+            parse_recording_status,
+            {
+                "CallSid": CALL,
+                "RecordingSid": RECORDING,
+                "RecordingUrl": "https://api.twilio.com/r",
+                "RecordingStatus": "completed",
+                "RecordingDuration": "-3",
+            },
+        ),
+        (parse_call_status, {"CallSid": CALL, "CallStatus": "completed", "CallDuration": "ten"}),
+    ],
+)
+def test_negative_or_non_numeric_durations_are_payload_errors(parser, params):
+    with pytest.raises(PayloadError, match="Duration"):
+        parser(form(params))
+
+
+def test_recording_sid_shape_is_checked():
+    with pytest.raises(PayloadError, match="RecordingSid"):
+        parse_recording_status(
+            form(
+                {
+                    "CallSid": CALL,
+                    "RecordingSid": "RE123",
+                    "RecordingUrl": "https://api.twilio.com/r",
+                    "RecordingStatus": "completed",
+                }
+            )
+        )
