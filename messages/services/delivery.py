@@ -204,29 +204,33 @@ def _apply(message: Message, callbacks: list[StatusCallback]) -> None:
     )
 
 
-def _apply_parked(message: Message) -> None:
+def _apply_parked(message: Message) -> int:
     parked = list(
         StatusCallback.objects.filter(provider_sid=message.provider_sid, applied_at__isnull=True).order_by("pk")
     )
     if parked:
         _apply(message, parked)
+    return len(parked)
+
+
+# Parked callbacks older than this are kept (as evidence) but no longer matched on every sweep.
+PARKED_MATCH_WINDOW = timedelta(days=2)
 
 
 @transaction.atomic
 def parked_callbacks_apply(*, limit: int = 500) -> int:
     """Apply parked callbacks whose message SID is now known. Returns how many were applied."""
-    sids = list(
-        StatusCallback.objects.filter(applied_at__isnull=True)
-        .values_list("provider_sid", flat=True)
-        .distinct()[:limit]
+    recent_parked = StatusCallback.objects.filter(
+        applied_at__isnull=True, received_at__gte=timezone.now() - PARKED_MATCH_WINDOW
+    ).values("provider_sid")
+    messages = (
+        Message.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("conversation__constituent")
+        .filter(direction=Direction.OUTBOUND, provider_sid__in=recent_parked)[:limit]
     )
     applied = 0
-    for message in Message.objects.select_for_update(skip_locked=True, of=("self",)).select_related(
-        "conversation__constituent"
-    ).filter(provider_sid__in=sids):
-        before = StatusCallback.objects.filter(provider_sid=message.provider_sid, applied_at__isnull=True).count()
-        _apply_parked(message)
-        applied += before
+    for message in messages:
+        applied += _apply_parked(message)
     return applied
 
 
