@@ -53,7 +53,7 @@ STATE_FILE = RUN_DIR / "demo.json"
 LEASES_FILE = RUN_DIR / "leases.json"
 DB_NAME = "civicdesk"
 DEFAULT_PORT = 8000
-WORKER_QUEUES = "civicdesk"
+WORKER_QUEUES = os.environ.get("CELERY_DEFAULT_QUEUE", "civicdesk")  # the queue settings route tasks to
 HEALTHZ_DEADLINE_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -81,9 +81,14 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, owned by another user (PostgreSQL runs as "pgserver" under root)
+    except PermissionError:  # exists, owned by another user (PostgreSQL runs as "pgserver" under root)
+        pass
+    # A daemon that exited stays a zombie until init reaps it, which some inits (containers, VMs) do late.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
         return True
-    return True
+    return state not in ("Z", "X")
 
 
 def _pid_command(pid: int) -> str:
@@ -359,22 +364,24 @@ def ensure_engines(environ: dict[str, str]) -> Engines:
     """The engines this environment needs: embedded ones unless DATABASE_URL / REDIS_URL are given."""
     started: list[str] = []
     with _file_lock(RUN_DIR / "leases.lock"):
+        already_running = {name: is_running() is not None for name, (is_running, _) in ENGINES.items()}
         try:
             database_url = environ.get("DATABASE_URL", "")
             if not database_url:
-                was_running = postgres_pid() is not None
                 database_url = ensure_postgres()
-                if not was_running:
+                if not already_running["postgres"]:
                     started.append("postgres")
             redis_url = environ.get("REDIS_URL", "")
             if not redis_url:
-                was_running = _redis_answers(REDIS_SOCKET)
                 redis_url = ensure_redis()
-                if not was_running:
+                if not already_running["redis"]:
                     started.append("redis")
         except BaseException:
-            for name in started:  # leave nothing half-started behind
-                ENGINES[name][1](STOP_TIMEOUT_SECONDS)
+            # Interrupted or failed half-way (a Ctrl-C reaches initdb and pg_ctl too): leave nothing behind
+            # that was not running before.
+            for name, (is_running, stop) in ENGINES.items():
+                if not already_running[name] and is_running() is not None:
+                    stop(STOP_TIMEOUT_SECONDS)
             raise
         leases = _load_leases()
         leases[str(os.getpid())] = started
@@ -568,6 +575,29 @@ def _healthz(url: str) -> tuple[bool, str]:
         return False, f"no answer ({reason})"
 
 
+STATIC_FINGERPRINT = RUN_DIR / "collectstatic.sha256"
+
+
+def _static_fingerprint() -> str:
+    """What collectstatic's output depends on: the apps' static files, the settings, the pinned packages."""
+    digest = hashlib.sha256()
+    inputs = [REPO_DIR / "requirements.txt", *sorted((REPO_DIR / "civicdesk" / "settings").glob("*.py"))]
+    for static_dir in sorted(REPO_DIR.glob("*/static")):
+        inputs.extend(sorted(path for path in static_dir.rglob("*") if path.is_file()))
+    for path in inputs:
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(REPO_DIR)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _static_up_to_date(fingerprint: str) -> bool:
+    try:
+        return (REPO_DIR / "staticfiles").is_dir() and STATIC_FINGERPRINT.read_text() == fingerprint
+    except OSError:
+        return False
+
+
 class DemoRunner:
     """``run``: engines, setup steps, then worker, beat and gunicorn under supervision until Ctrl-C."""
 
@@ -585,9 +615,10 @@ class DemoRunner:
         try:
             code = self._run()
         finally:
+            began = time.monotonic()
             self._shutdown()
         if self.stopper.signum is not None and code == 0:
-            _say("stopped; nothing left running.")
+            _say(f"stopped in {time.monotonic() - began:.1f} s; nothing this run started is left running.")
             signal.signal(self.stopper.signum, signal.SIG_DFL)
             os.kill(os.getpid(), self.stopper.signum)
         return code
@@ -608,11 +639,17 @@ class DemoRunner:
             ("collectstatic", ["manage.py", "collectstatic", "--noinput", "--verbosity", "1"]),
             ("seed_demo", ["manage.py", "seed_demo"]),
         ]
+        static_fingerprint = _static_fingerprint()
         try:
             for name, argv in steps:
+                if name == "collectstatic" and _static_up_to_date(static_fingerprint):
+                    _say("collectstatic skipped: static files unchanged since the last run")
+                    continue
                 self._step(name, [self.python, *argv], env)
                 if self.stopper.requested:
                     return 0
+                if name == "collectstatic":
+                    STATIC_FINGERPRINT.write_text(static_fingerprint)
         except _StepFailed:
             return 1
         return self._serve(env)
@@ -647,7 +684,7 @@ class DemoRunner:
         if child.proc.returncode != 0:
             _say(f"step '{name}' failed (exit {child.proc.returncode}); last lines of {child.log_path}:")
             print(_tail(child.log_path), flush=True)
-            if stdout_path is not None:
+            if stdout_path is not None and stdout_path.exists() and stdout_path.stat().st_size:
                 print(_tail(stdout_path, 10), flush=True)
             raise _StepFailed(name)
         _say(f"{name} done in {time.monotonic() - began:.1f} s")
@@ -815,6 +852,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
         return 2
     try:
         engines = ensure_engines(dict(os.environ))
+    except KeyboardInterrupt:
+        return 130
     except Exception as exc:
         _say(f"could not start the embedded engines: {exc}")
         return 1
@@ -893,7 +932,10 @@ def cmd_stop(_args: argparse.Namespace) -> int:
     stopped = [name for name, (_, stop) in ENGINES.items() if stop(STOP_TIMEOUT_SECONDS)]
     with contextlib.suppress(OSError):
         LEASES_FILE.unlink()
-    _say(f"stopped the embedded {' and '.join(stopped)}" if stopped else "no embedded engine was running")
+    if stopped:
+        _say(f"stopped the embedded {' and '.join(stopped)}")
+    else:
+        _say("no embedded engine is running" + (" any more" if state is not None else ""))
     return 0
 
 
