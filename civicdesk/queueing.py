@@ -18,8 +18,11 @@ logger = logging.getLogger(__name__)
 def enqueue(task: Task, *args: Any, countdown: float | None = None) -> bool:
     """Publish now. Returns False (and logs) if the broker is unreachable."""
     try:
-        task.apply_async(args=args, countdown=countdown, retry=False)
-    except Exception:  # noqa: BLE001 - any broker failure; the sweeper owns recovery
+        options: dict[str, Any] = {"retry": False}
+        if countdown is not None:
+            options["countdown"] = countdown
+        task.apply_async(args=args, **options)
+    except Exception:
         logger.warning("could not enqueue %s%r; the sweeper will retry", task.name, args, exc_info=True)
         return False
     return True

@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/twilio/", include("messages.twilio.urls")),
     path("o/<slug:office_slug>/", include("messages.urls")),
+    path("api/v1/offices/<slug:office_slug>/", include("messages.api.urls")),
 ]

@@ -9,7 +9,14 @@ class ConstituentAdmin(OfficeScopedAdmin):
     list_display = ["display_name", "phone", "office", "zip_code", "in_district", "sms_consent"]
     list_filter = ["sms_consent", "in_district"]
     search_fields = ["phone", "first_name", "last_name", "email"]
-    readonly_fields = ["sms_consent", "carrier_city", "carrier_state", "carrier_zip", "created_at", "updated_at"]
+    readonly_fields = [
+        "sms_consent",
+        "carrier_city",
+        "carrier_state",
+        "carrier_zip",
+        "created_at",
+        "updated_at",
+    ]
 
 
 @admin.register(ConsentEvent)

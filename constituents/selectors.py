@@ -17,4 +17,6 @@ def constituent_list(*, office: Office) -> QuerySet[Constituent]:
 
 
 def consent_history(*, office: Office, constituent_id: int) -> QuerySet[ConsentEvent]:
-    return ConsentEvent.objects.filter(office=office, constituent_id=constituent_id).select_related("changed_by")
+    return ConsentEvent.objects.filter(office=office, constituent_id=constituent_id).select_related(
+        "changed_by"
+    )

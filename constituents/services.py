@@ -29,7 +29,7 @@ def constituent_for_phone(*, office: Office, phone: str, hints: LocationHints | 
     """
     if not phone:
         raise ValueError("constituent_for_phone needs an E.164 phone; use constituent_create_anonymous")
-    constituent, created = Constituent.objects.get_or_create(office=office, phone=phone)
+    constituent, _created = Constituent.objects.get_or_create(office=office, phone=phone)
     if hints is not None:
         changed = []
         for field, value in (

@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from messages.models import Conversation, ConversationEvent, ConversationTag, Media, Message, StatusCallback, Tag, TriageQueue
+from messages.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationTag,
+    Media,
+    Message,
+    StatusCallback,
+    Tag,
+    TriageQueue,
+)
 from offices.admin import OfficeScopedAdmin
 
 
@@ -19,7 +28,16 @@ class TriageQueueAdmin(OfficeScopedAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(OfficeScopedAdmin):
-    list_display = ["pk", "constituent", "office", "status", "assignee", "queue", "priority", "last_activity_at"]
+    list_display = [
+        "pk",
+        "constituent",
+        "office",
+        "status",
+        "assignee",
+        "queue",
+        "priority",
+        "last_activity_at",
+    ]
     list_filter = ["status", "priority"]
     raw_id_fields = ["constituent", "assignee"]
     list_select_related = ["constituent", "office", "assignee", "queue"]
@@ -62,3 +80,7 @@ class ConversationEventAdmin(OfficeScopedAdmin):
     list_display = ["conversation", "kind", "actor", "created_at"]
     list_filter = ["kind"]
     raw_id_fields = ["conversation", "actor"]
+
+
+# The voice hotline's admin (IVR menus with a TwiML preview, call-in campaigns) lives in its own module.
+from messages import voice_admin  # noqa: E402, F401

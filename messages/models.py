@@ -34,7 +34,9 @@ class Tag(models.Model):
         constraints = [
             models.UniqueConstraint("office", Lower("name"), name="tag_name_unique_per_office_ci"),
             models.CheckConstraint(condition=models.Q(kind__in=TagKind.values), name="tag_kind_valid"),
-            models.CheckConstraint(condition=models.Q(color__regex=r"^#[0-9a-fA-F]{6}$"), name="tag_color_hex"),
+            models.CheckConstraint(
+                condition=models.Q(color__regex=r"^#[0-9a-fA-F]{6}$"), name="tag_color_hex"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -49,7 +51,9 @@ class TriageQueue(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint("office", Lower("name"), name="queue_name_unique_per_office_ci")]
+        constraints = [
+            models.UniqueConstraint("office", Lower("name"), name="queue_name_unique_per_office_ci")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -82,7 +86,9 @@ class Conversation(models.Model):
 
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="conversations")
     constituent = models.ForeignKey(Constituent, on_delete=models.PROTECT, related_name="conversations")
-    status = models.CharField(max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.OPEN)
+    status = models.CharField(
+        max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.OPEN
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -90,7 +96,9 @@ class Conversation(models.Model):
         TriageQueue, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
-    tags = models.ManyToManyField(Tag, through="ConversationTag", related_name="conversations", blank=True)
+    tags: models.ManyToManyField[Tag, ConversationTag] = models.ManyToManyField(
+        Tag, through="ConversationTag", related_name="conversations", blank=True
+    )
     # Denormalised for the inbox list, so a page is one indexed query.
     last_activity_at = models.DateTimeField(default=timezone.now)
     last_message_preview = models.CharField(max_length=160, blank=True)
@@ -114,27 +122,43 @@ class Conversation(models.Model):
                 condition=models.Q(status__in=ConversationStatus.values), name="conversation_status_valid"
             ),
             models.CheckConstraint(
-                condition=~models.Q(status=ConversationStatus.SNOOZED) | models.Q(snoozed_until__isnull=False),
+                condition=~models.Q(status=ConversationStatus.SNOOZED)
+                | models.Q(snoozed_until__isnull=False),
                 name="conversation_snoozed_has_until",
             ),
-            models.CheckConstraint(condition=models.Q(priority__gte=0, priority__lte=3), name="conversation_priority"),
+            models.CheckConstraint(
+                condition=models.Q(priority__gte=0, priority__lte=3), name="conversation_priority"
+            ),
         ]
         indexes = [
             # The inbox's three hot paths: latest activity per office+status, per assignee, per queue.
             models.Index(
-                "office", "status", models.F("last_activity_at").desc(), models.F("id").desc(),
+                "office",
+                "status",
+                models.F("last_activity_at").desc(),
+                models.F("id").desc(),
                 name="conv_office_status_activity",
             ),
             models.Index(
-                "office", "assignee", "status", models.F("last_activity_at").desc(), models.F("id").desc(),
+                "office",
+                "assignee",
+                "status",
+                models.F("last_activity_at").desc(),
+                models.F("id").desc(),
                 name="conv_office_assignee_activity",
             ),
             models.Index(
-                "office", "queue", "status", models.F("last_activity_at").desc(), models.F("id").desc(),
+                "office",
+                "queue",
+                "status",
+                models.F("last_activity_at").desc(),
+                models.F("id").desc(),
                 name="conv_office_queue_activity",
             ),
             models.Index(
-                "office", models.F("last_activity_at").desc(), models.F("id").desc(),
+                "office",
+                models.F("last_activity_at").desc(),
+                models.F("id").desc(),
                 name="conv_office_activity",
             ),
             models.Index(fields=["constituent", "-created_at"], name="conv_constituent_recent"),
@@ -166,6 +190,9 @@ class ConversationTag(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["conversation", "tag"], name="conversation_tag_once")]
         indexes = [models.Index(fields=["tag", "conversation"], name="conversation_tag_by_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.conversation_id}"
 
 
 class Direction(models.TextChoices):
@@ -242,9 +269,15 @@ class Message(models.Model):
                 condition=~models.Q(idempotency_key=""),
                 name="message_idempotency_key_unique",
             ),
-            models.CheckConstraint(condition=models.Q(direction__in=Direction.values), name="message_direction_valid"),
-            models.CheckConstraint(condition=models.Q(channel__in=Channel.values), name="message_channel_valid"),
-            models.CheckConstraint(condition=models.Q(status__in=MessageStatus.values), name="message_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(direction__in=Direction.values), name="message_direction_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=Channel.values), name="message_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=MessageStatus.values), name="message_status_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread_order"),
@@ -292,7 +325,9 @@ class Media(models.Model):
     class Meta:
         ordering = ["message", "index"]
         verbose_name_plural = "media"
-        constraints = [models.UniqueConstraint(fields=["message", "index"], name="media_index_once_per_message")]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "index"], name="media_index_once_per_message")
+        ]
 
     def __str__(self) -> str:
         return f"Media {self.index} of message {self.message_id}"
@@ -312,7 +347,9 @@ class StatusCallback(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["received_at"], condition=models.Q(applied_at__isnull=True), name="status_callback_parked"
+                fields=["received_at"],
+                condition=models.Q(applied_at__isnull=True),
+                name="status_callback_parked",
             ),
         ]
 
@@ -347,3 +384,33 @@ class ConversationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.conversation_id}"
+
+
+class CannedResponse(models.Model):
+    """A reply staff insert in one keystroke. Merge fields such as ``{first_name}`` are filled per
+    conversation by messages.services.canned (plain text substitution, never ``str.format``)."""
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="canned_responses")
+    title = models.CharField(max_length=100)
+    body = models.TextField(max_length=1600)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint("office", Lower("title"), name="canned_title_unique_per_office_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# Voice hotline models live in their own module; imported here so Django registers them with this app.
+from messages.voice_models import (  # noqa: E402, F401
+    CallInCampaign,
+    CallInPosition,
+    CallInTally,
+    CallOutcome,
+    ParkedVoiceCallback,
+    TranscriptStatus,
+)

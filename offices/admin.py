@@ -12,16 +12,26 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from offices.models import Membership, Office, OfficeHoliday, OfficeHours, OfficePhoneNumber, Role, TwilioAccount
+from offices.models import (
+    Membership,
+    Office,
+    OfficeHoliday,
+    OfficeHours,
+    OfficePhoneNumber,
+    Role,
+    TwilioAccount,
+)
 
 
 def admin_office_ids(request: HttpRequest) -> list[int]:
     return list(
-        Membership.objects.filter(user_id=request.user.pk, role=Role.ADMIN).values_list("office_id", flat=True)
+        Membership.objects.filter(user_id=int(request.user.pk or 0), role=Role.ADMIN).values_list(
+            "office_id", flat=True
+        )
     )
 
 
-class OfficeScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic over each model
+class OfficeScopedAdmin(admin.ModelAdmin):
     """Limits list, change and choice fields to the user's offices. ``office_path`` names the office field."""
 
     office_path = "office"
@@ -65,12 +75,12 @@ class OfficeScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic 
         return self.has_module_permission(request)
 
 
-class OfficeHoursInline(admin.TabularInline):  # type: ignore[type-arg]
+class OfficeHoursInline(admin.TabularInline):
     model = OfficeHours
     extra = 0
 
 
-class OfficeHolidayInline(admin.TabularInline):  # type: ignore[type-arg]
+class OfficeHolidayInline(admin.TabularInline):
     model = OfficeHoliday
     extra = 0
 
@@ -112,7 +122,6 @@ class OfficePhoneNumberAdmin(OfficeScopedAdmin):
 @admin.register(TwilioAccount)
 class TwilioAccountAdmin(OfficeScopedAdmin):
     list_display = ["account_sid", "label", "office"]
-    exclude: list[str] = []
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         from django import forms

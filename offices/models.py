@@ -9,8 +9,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-E164_VALIDATOR = RegexValidator(r"^\+[1-9]\d{1,14}$", "Enter a phone number in E.164 form, e.g. +12025550123.")
-TWILIO_ACCOUNT_SID_VALIDATOR = RegexValidator(r"^AC[0-9a-f]{32}$", "A Twilio account SID is AC + 32 hex digits.")
+E164_VALIDATOR = RegexValidator(
+    r"^\+[1-9]\d{1,14}$", "Enter a phone number in E.164 form, e.g. +12025550123."
+)
+TWILIO_ACCOUNT_SID_VALIDATOR = RegexValidator(
+    r"^AC[0-9a-f]{32}$", "A Twilio account SID is AC + 32 hex digits."
+)
 MESSAGING_SERVICE_SID_VALIDATOR = RegexValidator(
     r"^MG[0-9a-f]{32}$", "A messaging service SID is MG + 32 hex digits."
 )
@@ -27,7 +31,9 @@ class Office(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     official_name = models.CharField(max_length=200, help_text="e.g. Jane Doe")
-    official_title = models.CharField(max_length=100, help_text="e.g. Representative, Senator, Council Member")
+    official_title = models.CharField(
+        max_length=100, help_text="e.g. Representative, Senator, Council Member"
+    )
     district_label = models.CharField(max_length=100, blank=True, help_text="e.g. CA-12, Ward 3")
     time_zone = models.CharField(max_length=64, default="America/New_York", validators=[validate_time_zone])
     sms_help_text = models.CharField(
@@ -119,7 +125,9 @@ class OfficePhoneNumber(models.Model):
     class Meta:
         ordering = ["e164"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(e164__regex=r"^\+[1-9][0-9]{1,14}$"), name="phone_e164"),
+            models.CheckConstraint(
+                condition=models.Q(e164__regex=r"^\+[1-9][0-9]{1,14}$"), name="phone_e164"
+            ),
             models.CheckConstraint(
                 condition=models.Q(sms_enabled=True) | models.Q(voice_enabled=True),
                 name="phone_sms_or_voice",
@@ -156,12 +164,16 @@ class OfficeHours(models.Model):
         ordering = ["weekday", "opens_at"]
         verbose_name_plural = "office hours"
         constraints = [
-            models.CheckConstraint(condition=models.Q(opens_at__lt=models.F("closes_at")), name="hours_open_before_close"),
-            models.CheckConstraint(condition=models.Q(weekday__gte=0, weekday__lte=6), name="hours_weekday_valid"),
+            models.CheckConstraint(
+                condition=models.Q(opens_at__lt=models.F("closes_at")), name="hours_open_before_close"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weekday__gte=0, weekday__lte=6), name="hours_weekday_valid"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
+        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}-{self.closes_at:%H:%M}"
 
 
 class OfficeHoliday(models.Model):
@@ -177,3 +189,5 @@ class OfficeHoliday(models.Model):
         return f"{self.date}: {self.name}"
 
 
+# IVR configuration lives in its own module; imported here so Django registers the models with this app.
+from offices.ivr import IvrAction, IvrDigit, IvrMenu, IvrOption  # noqa: E402, F401

@@ -13,9 +13,7 @@ from offices.models import Membership, Office, OfficePhoneNumber
 
 def office_phone_number_for(*, e164: str) -> OfficePhoneNumber | None:
     """The office number a webhook's ``To`` names, with its office and Twilio account, or None."""
-    return (
-        OfficePhoneNumber.objects.select_related("office", "twilio_account").filter(e164=e164).first()
-    )
+    return OfficePhoneNumber.objects.select_related("office", "twilio_account").filter(e164=e164).first()
 
 
 def membership_for(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> Membership | None:
@@ -58,3 +56,84 @@ def twilio_credentials_for(*, phone_number: OfficePhoneNumber) -> TwilioCredenti
     if account is not None:
         return TwilioCredentials(account.account_sid, account.auth_token)
     return TwilioCredentials(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+
+
+# --- Voice hotline: office hours and IVR menus -----------------------------------------------------
+# (Imports are local to this appended section so the module's head stays as it was.)
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from django.db.models.fields.files import FieldFile
+
+    from offices.ivr import IvrMenu, IvrOption
+
+
+def office_is_open(*, office: Office, at: datetime) -> bool:
+    """True if ``at`` falls in one of the office's hours, read in the office's time zone, and is no holiday.
+
+    Intervals are half-open (``opens_at <= t < closes_at``). Several rows on one weekday make split shifts.
+    """
+    import zoneinfo
+
+    from offices.models import OfficeHoliday, OfficeHours
+
+    local = at.astimezone(zoneinfo.ZoneInfo(office.time_zone))
+    if OfficeHoliday.objects.filter(office=office, date=local.date()).exists():
+        return False
+    now = local.time().replace(tzinfo=None)
+    return OfficeHours.objects.filter(
+        office=office, weekday=local.weekday(), opens_at__lte=now, closes_at__gt=now
+    ).exists()
+
+
+def ivr_main_menu(*, office: Office) -> IvrMenu | None:
+    """The menu every call starts with, with its options, or None if the office has not set one up."""
+    from django.db.models import Prefetch
+
+    from offices.ivr import IvrMenu, IvrOption
+
+    return (
+        IvrMenu.objects.filter(office=office, is_main=True)
+        .prefetch_related(Prefetch("options", queryset=IvrOption.objects.order_by("digit")))
+        .first()
+    )
+
+
+def ivr_menu_get(*, office: Office, pk: int) -> IvrMenu | None:
+    """One of the office's menus, with its options."""
+    from django.db.models import Prefetch
+
+    from offices.ivr import IvrMenu, IvrOption
+
+    return (
+        IvrMenu.objects.filter(office=office, pk=pk)
+        .prefetch_related(Prefetch("options", queryset=IvrOption.objects.order_by("digit")))
+        .first()
+    )
+
+
+def ivr_option_get(*, office: Office, pk: int) -> IvrOption | None:
+    """One option of one of the office's menus."""
+    from offices.ivr import IvrOption
+
+    return IvrOption.objects.filter(menu__office=office, pk=pk).select_related("menu").first()
+
+
+def ivr_menus(*, office: Office) -> QuerySet[IvrMenu]:
+    """All of the office's menus, main first, with their options."""
+    from offices.ivr import IvrMenu
+
+    return IvrMenu.objects.filter(office=office).prefetch_related("options")
+
+
+def ivr_audio_get(*, office_id: int, menu_id: int, field: str) -> FieldFile | None:
+    """An uploaded greeting (``greeting_audio`` or ``after_hours_audio``) of one of the office's menus."""
+    from offices.ivr import IvrMenu
+
+    if field not in ("greeting_audio", "after_hours_audio"):
+        return None
+    menu = IvrMenu.objects.filter(office_id=office_id, pk=menu_id).only("pk", "office_id", field).first()
+    audio: FieldFile | None = getattr(menu, field, None) if menu is not None else None
+    return audio if audio else None

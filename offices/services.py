@@ -11,5 +11,7 @@ from offices.models import Membership, Office, Role
 @transaction.atomic
 def membership_set(*, office: Office, user: AbstractBaseUser, role: Role | str) -> Membership:
     """Add the user to the office with this role, or change their role if already a member."""
-    membership, _ = Membership.objects.update_or_create(office=office, user_id=user.pk, defaults={"role": role})
+    membership, _ = Membership.objects.update_or_create(
+        office=office, user_id=user.pk, defaults={"role": role}
+    )
     return membership

@@ -16,17 +16,17 @@ from tests import factories
 
 @pytest.fixture
 def office(db: None) -> Any:
-    return factories.OfficeFactory(slug="alpha", name="Alpha Office")
+    return factories.OfficeFactory.create(slug="alpha", name="Alpha Office")
 
 
 @pytest.fixture
 def phone_number(office: Any) -> Any:
-    return factories.PhoneNumberFactory(office=office, e164="+14155550100")
+    return factories.PhoneNumberFactory.create(office=office, e164="+14155550100")
 
 
 @pytest.fixture
 def staff_user(office: Any) -> Any:
-    return factories.MembershipFactory(office=office, role="staff", user__username="alice").user
+    return factories.MembershipFactory.create(office=office, role="staff", user__username="alice").user
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""factory_boy factories. Every tenant-owned factory derives its office from its parent, so data is coherent."""
+"""factory_boy factories: each tenant-owned factory takes its office from its parent, so data is coherent."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import secrets
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from constituents.models import Constituent
@@ -27,7 +28,7 @@ def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -36,7 +37,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw-for-tests-only")
 
 
-class OfficeFactory(factory.django.DjangoModelFactory):
+class OfficeFactory(factory.django.DjangoModelFactory[Office]):
     class Meta:
         model = Office
 
@@ -48,7 +49,7 @@ class OfficeFactory(factory.django.DjangoModelFactory):
     time_zone = "America/Los_Angeles"
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -57,7 +58,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.STAFF
 
 
-class PhoneNumberFactory(factory.django.DjangoModelFactory):
+class PhoneNumberFactory(factory.django.DjangoModelFactory[OfficePhoneNumber]):
     class Meta:
         model = OfficePhoneNumber
 
@@ -65,7 +66,7 @@ class PhoneNumberFactory(factory.django.DjangoModelFactory):
     e164 = factory.Sequence(lambda n: f"+1415555{n % 10000:04d}")
 
 
-class ConstituentFactory(factory.django.DjangoModelFactory):
+class ConstituentFactory(factory.django.DjangoModelFactory[Constituent]):
     class Meta:
         model = Constituent
 
@@ -75,7 +76,7 @@ class ConstituentFactory(factory.django.DjangoModelFactory):
     last_name = factory.Sequence(lambda n: f"Constituent{n}")
 
 
-class TagFactory(factory.django.DjangoModelFactory):
+class TagFactory(factory.django.DjangoModelFactory[Tag]):
     class Meta:
         model = Tag
 
@@ -84,7 +85,7 @@ class TagFactory(factory.django.DjangoModelFactory):
     kind = TagKind.ISSUE
 
 
-class QueueFactory(factory.django.DjangoModelFactory):
+class QueueFactory(factory.django.DjangoModelFactory[TriageQueue]):
     class Meta:
         model = TriageQueue
 
@@ -92,7 +93,7 @@ class QueueFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Queue {n}")
 
 
-class ConversationFactory(factory.django.DjangoModelFactory):
+class ConversationFactory(factory.django.DjangoModelFactory[Conversation]):
     class Meta:
         model = Conversation
 
@@ -102,7 +103,7 @@ class ConversationFactory(factory.django.DjangoModelFactory):
     last_activity_at = factory.LazyFunction(timezone.now)
 
 
-class MessageFactory(factory.django.DjangoModelFactory):
+class MessageFactory(factory.django.DjangoModelFactory[Message]):
     class Meta:
         model = Message
 

@@ -221,3 +221,26 @@ DEMO_MODE = env_bool("DEMO_MODE", False)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unfinished-work": {"task": "messages.tasks.sweep", "schedule": float(SWEEPER_INTERVAL_SECONDS)},
 }
+
+# --- Voice hotline (docs/configuration.md, "Voice") -------------------------------------------------
+# Longest voicemail, unless an IVR menu sets its own. Twilio transcribes only recordings of 2-120 s.
+VOICE_MAX_RECORDING_SECONDS = env_int("VOICE_MAX_RECORDING_SECONDS", 180)
+# Recordings older than this many days are deleted here and at Twilio; transcripts stay. 0 keeps them.
+VOICE_RECORDING_RETENTION_DAYS = env_int("VOICE_RECORDING_RETENTION_DAYS", 0)
+VOICE_RECORDING_MAX_BYTES = env_int("VOICE_RECORDING_MAX_BYTES", 20 * 1024 * 1024)
+# Where recordings are fetched from and deleted: twilio | simulator | locmem. Empty: follow SMS_BACKEND.
+VOICE_BACKEND = env_str("VOICE_BACKEND")
+# Ask Twilio to transcribe English voicemails (<Record transcribe>); others go to TRANSCRIPTION_BACKEND.
+VOICE_TWILIO_TRANSCRIPTION = env_bool("VOICE_TWILIO_TRANSCRIPTION", True)
+# Transcribes what Twilio does not: none | simulator | a dotted path to a class (messages/transcription.py).
+TRANSCRIPTION_BACKEND = env_str("TRANSCRIPTION_BACKEND", "none")
+# How long to wait for Twilio's transcription callback before giving up on it.
+VOICE_TRANSCRIPT_WAIT_SECONDS = env_int("VOICE_TRANSCRIPT_WAIT_SECONDS", 30 * 60)
+CELERY_BEAT_SCHEDULE["voice-sweep"] = {
+    "task": "messages.tasks.voice_sweep",
+    "schedule": float(SWEEPER_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["voice-recording-retention"] = {
+    "task": "messages.tasks.voice_recordings_expire",
+    "schedule": 3600.0,
+}

@@ -9,12 +9,12 @@ from .base import *  # noqa: F403
 from .base import database_settings, redis_settings
 
 DEBUG = True
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-not-for-production")  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-not-for-production")
 ALLOWED_HOSTS = ["*"]
 SMS_BACKEND = env_str("SMS_BACKEND", "simulator")
 # The offline simulator signs its webhooks and callbacks with these, so the demo runs the real signed path.
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
-TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "demo-auth-token")  # noqa: S105 - demo-only, offline
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "demo-auth-token")
 DEMO_MODE = True
 
 DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()

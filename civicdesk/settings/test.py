@@ -19,7 +19,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: t
 
 DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()
 # Redis database 1, so a running demo (database 0) never consumes the tests' tasks.
-REDIS_URL = env_str("TEST_REDIS_URL") or devstack.redis_url_with_db(env_str("REDIS_URL") or devstack.ensure_redis(), 1)
+REDIS_URL = env_str("TEST_REDIS_URL") or devstack.redis_url_with_db(
+    env_str("REDIS_URL") or devstack.ensure_redis(), 1
+)
 DATABASES = {"default": database_settings(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Lets several test runs share one server without dropping each other's database (pytest-xdist adds its own
@@ -31,12 +33,12 @@ CACHES = _redis["CACHES"]
 CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]
 CELERY_TASK_DEFAULT_QUEUE = f"civicdesk-test{TEST_RUN_SUFFIX}"
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
-STORAGES = {  # noqa: F405
+STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 AXES_FAILURE_LIMIT = 5
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
-STATIC_ROOT = None  # tests serve static files through the finders; nothing is collected
+STATIC_ROOT = None  # type: ignore[assignment]  # tests serve static files through the finders
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

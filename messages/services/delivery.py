@@ -32,7 +32,12 @@ from messages.models import (
 from messages.services.events import event_record
 from messages.services.replies import OPTED_OUT_REASON, status_callback_url
 from messages.twilio.backends import OutboundSms, get_backend
-from messages.twilio.errors import PermanentSendError, RetryableSendError, UnknownOutcomeError, reason_for_code
+from messages.twilio.errors import (
+    PermanentSendError,
+    RetryableSendError,
+    UnknownOutcomeError,
+    reason_for_code,
+)
 from messages.twilio.payloads import DeliveryStatus
 from offices.selectors import office_phone_number_for, twilio_credentials_for
 
@@ -127,7 +132,7 @@ def _record_sid(*, message_id: int, sid: str, status: str, segments: int | None)
     if segments:
         message.num_segments = segments
     initial = MessageStatus.SENT if status == "sent" else MessageStatus.SENDING
-    # "queued"/"accepted" from the create response mean Twilio has it; keep "sending" until a callback says more.
+    # "queued"/"accepted" from the create response: Twilio has it. Stay "sending" until a callback says more.
     _advance(message, initial, error_code=None)
     message.save()
     _apply_parked(message)
@@ -152,7 +157,9 @@ def _carrier_opt_out(message: Message) -> None:
         message_sid=message.provider_sid or "",
         note="Twilio refused the send: the recipient has opted out (21610).",
     ):
-        event_record(conversation=conversation, kind=EventKind.CONSENT, actor=None, data={"consent": "opted_out"})
+        event_record(
+            conversation=conversation, kind=EventKind.CONSENT, actor=None, data={"consent": "opted_out"}
+        )
 
 
 def _advance(message: Message, status: str, *, error_code: int | None) -> bool:
@@ -206,7 +213,9 @@ def _apply(message: Message, callbacks: list[StatusCallback]) -> None:
 
 def _apply_parked(message: Message) -> int:
     parked = list(
-        StatusCallback.objects.filter(provider_sid=message.provider_sid, applied_at__isnull=True).order_by("pk")
+        StatusCallback.objects.filter(provider_sid=message.provider_sid, applied_at__isnull=True).order_by(
+            "pk"
+        )
     )
     if parked:
         _apply(message, parked)
@@ -244,15 +253,18 @@ def delivery_give_up(*, message_id: int, reason: str) -> None:
             .first()
         )
         if message is not None:
-            _fail(message, None, f"Twilio was unavailable after several tries: {reason}. Not sent; try again later.")
+            _fail(
+                message,
+                None,
+                f"Twilio was unavailable after several tries: {reason}. Not sent; try again later.",
+            )
 
 
 def message_reconcile(*, message_id: int) -> str:
     """Ask Twilio what became of a message whose send outcome is unknown. Never resends. Network I/O."""
-    message = (
-        Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND, status=MessageStatus.UNKNOWN)
-        .first()
-    )
+    message = Message.objects.filter(
+        pk=message_id, direction=Direction.OUTBOUND, status=MessageStatus.UNKNOWN
+    ).first()
     if message is None:
         return "nothing-to-do"
     number = office_phone_number_for(e164=message.from_number)
@@ -268,7 +280,11 @@ def message_reconcile(*, message_id: int) -> str:
         date_sent_after=started - timedelta(minutes=2),
     )
     # Ours is the one with our exact body that no other message of ours has claimed.
-    claimed = set(Message.objects.filter(provider_sid__in=[c.sid for c in candidates]).values_list("provider_sid", flat=True))
+    claimed = set(
+        Message.objects.filter(provider_sid__in=[c.sid for c in candidates]).values_list(
+            "provider_sid", flat=True
+        )
+    )
     found = next((c for c in candidates if c.body == message.body and c.sid not in claimed), None)
     if found is not None:
         with transaction.atomic():
@@ -280,7 +296,11 @@ def message_reconcile(*, message_id: int) -> str:
         return "found"
     if timezone.now() - started > RECONCILE_GIVE_UP_AFTER:
         with transaction.atomic():
-            locked = Message.objects.select_for_update().select_related("conversation__constituent").get(pk=message.pk)
+            locked = (
+                Message.objects.select_for_update()
+                .select_related("conversation__constituent")
+                .get(pk=message.pk)
+            )
             if locked.status == MessageStatus.UNKNOWN:
                 _fail(
                     locked,
@@ -296,5 +316,8 @@ def stale_sends_mark_unknown(*, now: datetime | None = None) -> int:
     """Rows stuck in ``sending`` (a worker died mid-send) become ``unknown``, for the reconciler."""
     cutoff = (now or timezone.now()) - SENDING_STALE_AFTER
     return Message.objects.filter(
-        direction=Direction.OUTBOUND, status=MessageStatus.SENDING, provider_sid__isnull=True, status_updated_at__lt=cutoff
+        direction=Direction.OUTBOUND,
+        status=MessageStatus.SENDING,
+        provider_sid__isnull=True,
+        status_updated_at__lt=cutoff,
     ).update(status=MessageStatus.UNKNOWN, status_updated_at=timezone.now())

@@ -28,14 +28,16 @@ class IntakeResult:
 
 @transaction.atomic
 def message_receive(*, sms: InboundSms) -> IntakeResult:
-    """Store an inbound text once, thread it, and enqueue its processing on commit. Idempotent on MessageSid."""
+    """Store an inbound text once, thread it, and enqueue its processing on commit. Idempotent on its SID."""
     existing = Message.objects.filter(provider_sid=sms.message_sid).first()
     if existing is not None:
         return IntakeResult(existing, created=False)
 
     number = office_phone_number_for(e164=sms.to_e164) if sms.to_e164 else None
     if number is None:
-        logger.warning("inbound SMS %s to unknown number %r: acknowledged, not stored", sms.message_sid, sms.to_raw)
+        logger.warning(
+            "inbound SMS %s to unknown number %r: acknowledged, not stored", sms.message_sid, sms.to_raw
+        )
         return IntakeResult(None, created=False, reason="unknown_number")
 
     office = number.office
@@ -79,7 +81,13 @@ def message_receive(*, sms: InboundSms) -> IntakeResult:
 
     if sms.media:
         Media.objects.bulk_create(
-            Media(office=office, message=message, index=item.index, provider_url=item.url, content_type=item.content_type)
+            Media(
+                office=office,
+                message=message,
+                index=item.index,
+                provider_url=item.url,
+                content_type=item.content_type,
+            )
             for item in sms.media
         )
     conversation_touch(conversation=conversation, message=message)

@@ -15,10 +15,23 @@ from offices.selectors import twilio_auth_token_for_account
 # What staff may receive. Everything not an image is served as an attachment (see views.media_file).
 ALLOWED_CONTENT_TYPES = frozenset(
     {
-        "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
-        "audio/mpeg", "audio/mp4", "audio/ogg", "audio/amr", "audio/wav",
-        "video/mp4", "video/3gpp", "video/quicktime",
-        "text/vcard", "text/x-vcard", "text/plain", "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/heic",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/ogg",
+        "audio/amr",
+        "audio/wav",
+        "video/mp4",
+        "video/3gpp",
+        "video/quicktime",
+        "text/vcard",
+        "text/x-vcard",
+        "text/plain",
+        "application/pdf",
     }
 )
 MAX_ATTEMPTS = 5

@@ -50,15 +50,23 @@ def inbound_process(*, message_id: int) -> bool:
         if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
             new = SmsConsent.OPTED_OUT if keyword is Keyword.OPT_OUT else SmsConsent.OPTED_IN
             if consent_set(
-                constituent=constituent, consent=new, source=source, keyword=word, message_sid=message.provider_sid or ""
+                constituent=constituent,
+                consent=new,
+                source=source,
+                keyword=word,
+                message_sid=message.provider_sid or "",
             ):
-                event_record(conversation=conversation, kind=EventKind.CONSENT, actor=None, data={"consent": new})
+                event_record(
+                    conversation=conversation, kind=EventKind.CONSENT, actor=None, data={"consent": new}
+                )
         elif keyword is Keyword.HELP and advanced_opt_out is None and office.sms_help_text:
             _system_reply(conversation, office.sms_help_text, key=f"help:{message.provider_sid}")
     elif office.sms_auto_ack_text and not constituent.is_opted_out:
         _auto_ack(conversation, office.sms_auto_ack_text)
 
-    pending_media = list(Media.objects.filter(message=message, status=MediaStatus.PENDING).values_list("pk", flat=True))
+    pending_media = list(
+        Media.objects.filter(message=message, status=MediaStatus.PENDING).values_list("pk", flat=True)
+    )
     if pending_media:
         from messages import tasks
 

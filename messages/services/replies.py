@@ -35,7 +35,9 @@ OPTED_OUT_REASON = (
 def sender_number_for(*, conversation: Conversation) -> OfficePhoneNumber:
     """Answer from the number the constituent last texted, so the thread stays on one number."""
     last_inbound_to = (
-        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND, channel__in=("sms", "mms"))
+        Message.objects.filter(
+            conversation=conversation, direction=Direction.INBOUND, channel__in=("sms", "mms")
+        )
         .order_by("-created_at")
         .values_list("to_number", flat=True)
         .first()
@@ -69,7 +71,9 @@ def reply_send(
     Raises ReplyRejected for opted-out constituents, empty or over-long bodies, or no sending number.
     """
     if idempotency_key:
-        existing = Message.objects.filter(office_id=conversation.office_id, idempotency_key=idempotency_key).first()
+        existing = Message.objects.filter(
+            office_id=conversation.office_id, idempotency_key=idempotency_key
+        ).first()
         if existing is not None:
             return existing
     constituent = Constituent.objects.get(pk=conversation.constituent_id, office_id=conversation.office_id)
@@ -94,7 +98,9 @@ def reply_send(
         with transaction.atomic():
             message.save(force_insert=True)
     except IntegrityError:
-        winner = Message.objects.filter(office_id=conversation.office_id, idempotency_key=idempotency_key).first()
+        winner = Message.objects.filter(
+            office_id=conversation.office_id, idempotency_key=idempotency_key
+        ).first()
         if not idempotency_key or winner is None:
             raise
         return winner

@@ -34,7 +34,9 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
     from messages import tasks
 
     now = now or timezone.now()
-    cutoff = now - (stale_after if stale_after is not None else timedelta(seconds=settings.SWEEPER_STALE_AFTER_SECONDS))
+    cutoff = now - (
+        stale_after if stale_after is not None else timedelta(seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
+    )
 
     inbound = list(
         Message.objects.filter(direction=Direction.INBOUND, processed_at__isnull=True, created_at__lte=cutoff)
@@ -45,7 +47,9 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         enqueue(tasks.message_process, pk)
 
     outbound = list(
-        Message.objects.filter(direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, status_updated_at__lte=cutoff)
+        Message.objects.filter(
+            direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, status_updated_at__lte=cutoff
+        )
         .order_by("created_at")
         .values_list("pk", flat=True)[:BATCH]
     )
@@ -62,8 +66,9 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         enqueue(tasks.message_reconcile, pk)
 
     media = list(
-        Media.objects.filter(status=MediaStatus.PENDING, created_at__lte=cutoff, message__processed_at__isnull=False)
-        .values_list("pk", flat=True)[:BATCH]
+        Media.objects.filter(
+            status=MediaStatus.PENDING, created_at__lte=cutoff, message__processed_at__isnull=False
+        ).values_list("pk", flat=True)[:BATCH]
     )
     for pk in media:
         enqueue(tasks.media_download, pk)

@@ -82,6 +82,10 @@ def conversation_touch(*, conversation: Conversation, message: Message) -> None:
         if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
             fields["status"] = ConversationStatus.OPEN
             fields["snoozed_until"] = None
-    elif message.direction == Direction.OUTBOUND and message.sent_by_id and conversation.first_response_at is None:
+    elif (
+        message.direction == Direction.OUTBOUND
+        and message.sent_by_id
+        and conversation.first_response_at is None
+    ):
         fields["first_response_at"] = message.created_at
     Conversation.objects.filter(pk=conversation.pk).update(**fields)

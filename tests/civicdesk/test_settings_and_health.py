@@ -1,4 +1,4 @@
-"""Production settings refuse to start without secrets and pass check --deploy; /healthz tells the truth fast."""
+"""Production settings refuse to start without secrets and pass check --deploy; /healthz is true and fast."""
 
 from __future__ import annotations
 
@@ -28,7 +28,12 @@ PRODUCTION_ENV = {
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -38,7 +43,9 @@ def test_production_settings_pass_check_deploy_with_no_warnings() -> None:
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"]
+)
 def test_production_refuses_to_start_without_a_secret(missing: str) -> None:
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = run_manage("check", env=env)
@@ -54,7 +61,9 @@ def test_healthz_is_200_when_database_and_redis_answer(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_with_reason_within_a_second_when_redis_is_down(client: Client, settings: Any, tmp_path: Path) -> None:
+def test_healthz_is_503_with_reason_within_a_second_when_redis_is_down(
+    client: Client, settings: Any, tmp_path: Path
+) -> None:
     settings.REDIS_URL = f"unix://{tmp_path}/nothing-here.sock"
     started = time.monotonic()
     response = client.get("/healthz")
@@ -66,7 +75,9 @@ def test_healthz_is_503_with_reason_within_a_second_when_redis_is_down(client: C
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_within_a_second_when_the_database_hangs(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthz_is_503_within_a_second_when_the_database_hangs(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from civicdesk import health
 
     monkeypatch.setattr(health, "_check_database", lambda params: time.sleep(3))
@@ -78,11 +89,15 @@ def test_healthz_is_503_within_a_second_when_the_database_hangs(client: Client, 
 
 
 @pytest.mark.django_db
-def test_healthz_reports_a_database_that_refuses_connections(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthz_reports_a_database_that_refuses_connections(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from django.db import connection
 
     params = connection.get_connection_params()
-    monkeypatch.setattr(connection, "get_connection_params", lambda: {**params, "host": "/nonexistent-dir", "port": 1})
+    monkeypatch.setattr(
+        connection, "get_connection_params", lambda: {**params, "host": "/nonexistent-dir", "port": 1}
+    )
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"].startswith("error")

@@ -23,13 +23,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def conversation(phone_number: Any) -> Any:
-    constituent = factories.ConstituentFactory(office=phone_number.office, phone="+14155550123")
-    conversation = factories.ConversationFactory(constituent=constituent)
-    factories.MessageFactory(conversation=conversation, to_number=phone_number.e164)
+    constituent = factories.ConstituentFactory.create(office=phone_number.office, phone="+14155550123")
+    conversation = factories.ConversationFactory.create(constituent=constituent)
+    factories.MessageFactory.create(conversation=conversation, to_number=phone_number.e164)
     return conversation
 
 
-def _reply(conversation: Any, staff_user: Any, body: str = "Thanks, we'll look into it.", **kw: Any) -> Message:
+def _reply(
+    conversation: Any, staff_user: Any, body: str = "Thanks, we'll look into it.", **kw: Any
+) -> Message:
     return reply_send(conversation=conversation, body=body, sent_by=staff_user, **kw)
 
 
@@ -43,7 +45,8 @@ def test_reply_is_queued_then_sent_once_with_status_callback(
     outcome = delivery.message_deliver(message_id=message.pk)
     assert outcome.sent
     message.refresh_from_db()
-    assert message.status == MessageStatus.SENDING and message.provider_sid.startswith("SM")
+    assert message.status == MessageStatus.SENDING
+    assert (message.provider_sid or "").startswith("SM")
     assert len(locmem_outbox) == 1
     sent = locmem_outbox[0]
     assert (sent.to, sent.from_number, sent.body) == ("+14155550123", "+14155550100", message.body)
@@ -87,7 +90,8 @@ def test_opt_out_between_queue_and_send_blocks_the_send(
     constituent.save()
     delivery.message_deliver(message_id=message.pk)
     message.refresh_from_db()
-    assert message.status == MessageStatus.FAILED and "opted out" in message.error_message
+    assert message.status == MessageStatus.FAILED
+    assert "opted out" in message.error_message
     assert locmem_outbox == []
 
 
@@ -118,7 +122,8 @@ def test_giving_up_after_retries_fails_with_a_reason(conversation: Any, staff_us
     message = _reply(conversation, staff_user)
     delivery.delivery_give_up(message_id=message.pk, reason="HTTP 503")
     message.refresh_from_db()
-    assert message.status == MessageStatus.FAILED and "not sent" in message.error_message.lower()
+    assert message.status == MessageStatus.FAILED
+    assert "not sent" in message.error_message.lower()
 
 
 def test_permanent_21610_fails_and_opts_out(conversation: Any, staff_user: Any) -> None:
@@ -127,14 +132,17 @@ def test_permanent_21610_fails_and_opts_out(conversation: Any, staff_user: Any) 
     outcome = delivery.message_deliver(message_id=message.pk)
     assert not outcome.sent
     message.refresh_from_db()
-    assert message.status == MessageStatus.FAILED and message.error_code == 21610
+    assert message.status == MessageStatus.FAILED
+    assert message.error_code == 21610
     constituent = conversation.constituent
     constituent.refresh_from_db()
     assert constituent.sms_consent == SmsConsent.OPTED_OUT
     assert constituent.consent_events.get().source == "carrier_21610"
 
 
-def test_unknown_outcome_is_reconciled_not_resent(conversation: Any, staff_user: Any, locmem_outbox: list[Any]) -> None:
+def test_unknown_outcome_is_reconciled_not_resent(
+    conversation: Any, staff_user: Any, locmem_outbox: list[Any]
+) -> None:
     message = _reply(conversation, staff_user)
     LocmemBackend.fail_next(UnknownOutcomeError("read timeout after sending"), created=True)
     delivery.message_deliver(message_id=message.pk)
@@ -142,7 +150,8 @@ def test_unknown_outcome_is_reconciled_not_resent(conversation: Any, staff_user:
     assert message.status == MessageStatus.UNKNOWN
     assert delivery.message_reconcile(message_id=message.pk) == "found"
     message.refresh_from_db()
-    assert message.provider_sid and message.status == MessageStatus.SENDING
+    assert message.provider_sid
+    assert message.status == MessageStatus.SENDING
     assert len(locmem_outbox) == 1  # Twilio got it once; we never sent it again
     # A later delivery task for the same row does nothing.
     delivery.message_deliver(message_id=message.pk)
@@ -159,7 +168,8 @@ def test_unknown_outcome_not_found_gives_up_after_window_without_resending(
     Message.objects.filter(pk=message.pk).update(status_updated_at=timezone.now() - timedelta(hours=1))
     assert delivery.message_reconcile(message_id=message.pk) == "gave-up"
     message.refresh_from_db()
-    assert message.status == MessageStatus.FAILED and "not resent" in message.error_message
+    assert message.status == MessageStatus.FAILED
+    assert "not resent" in message.error_message
     assert locmem_outbox == []
 
 
@@ -194,8 +204,11 @@ def test_callback_arriving_before_sid_is_stored_is_applied_when_it_is(
 
 def test_sweeper_applies_parked_callbacks_once_sid_is_known(conversation: Any) -> None:
     delivery.delivery_status_apply(callback=parse_delivery_status(fixture("sms_status__delivered")))
-    factories.MessageFactory(
-        conversation=conversation, direction="outbound", status=MessageStatus.SENDING, provider_sid="SM" + "9" * 32
+    factories.MessageFactory.create(
+        conversation=conversation,
+        direction="outbound",
+        status=MessageStatus.SENDING,
+        provider_sid="SM" + "9" * 32,
     )
     assert delivery.parked_callbacks_apply() == 1
     assert Message.objects.get(provider_sid="SM" + "9" * 32).status == MessageStatus.DELIVERED

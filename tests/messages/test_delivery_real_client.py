@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fake(settings: Any) -> Iterator[FakeTwilio]:
-    with FakeTwilio(accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}) as server:
+    with FakeTwilio(
+        accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}
+    ) as server:
         settings.TWILIO_API_BASE_URL = server.base_url
         settings.SMS_BACKEND = "twilio"
         settings.TWILIO_HTTP_TIMEOUT = (1.0, 1.0)
@@ -31,8 +33,8 @@ def fake(settings: Any) -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def queued(phone_number: Any, staff_user: Any) -> Message:
-    constituent = factories.ConstituentFactory(office=phone_number.office, phone="+14155550123")
-    conversation = factories.ConversationFactory(constituent=constituent)
+    constituent = factories.ConstituentFactory.create(office=phone_number.office, phone="+14155550123")
+    conversation = factories.ConversationFactory.create(constituent=constituent)
     return reply_send(conversation=conversation, body="We received your message.", sent_by=staff_user)
 
 
@@ -51,7 +53,9 @@ def test_201_stores_twilio_sid_and_posts_the_right_form(fake: FakeTwilio, queued
     assert request.form["StatusCallback"] == ["https://civicdesk.test/webhooks/twilio/sms/status/"]
 
 
-def test_messaging_service_sid_is_used_instead_of_from_when_set(fake: FakeTwilio, queued: Message, phone_number: Any) -> None:
+def test_messaging_service_sid_is_used_instead_of_from_when_set(
+    fake: FakeTwilio, queued: Message, phone_number: Any
+) -> None:
     phone_number.messaging_service_sid = "MG" + "a" * 32
     phone_number.save()
     delivery.message_deliver(message_id=queued.pk)
@@ -61,7 +65,10 @@ def test_messaging_service_sid_is_used_instead_of_from_when_set(fake: FakeTwilio
 
 
 def test_400_21610_fails_with_reason_and_opts_out(fake: FakeTwilio, queued: Message) -> None:
-    fake.script(Scripted.twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"), route=ROUTE_CREATE_MESSAGE)
+    fake.script(
+        Scripted.twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"),
+        route=ROUTE_CREATE_MESSAGE,
+    )
     delivery.message_deliver(message_id=queued.pk)
     queued.refresh_from_db()
     assert (queued.status, queued.error_code) == (MessageStatus.FAILED, 21610)
@@ -71,8 +78,12 @@ def test_400_21610_fails_with_reason_and_opts_out(fake: FakeTwilio, queued: Mess
     assert constituent.sms_consent == SmsConsent.OPTED_OUT
 
 
-@pytest.mark.parametrize("scripted", [Scripted.twilio_error(429, 20429, "Too Many Requests"), Scripted.server_error(500)])
-def test_429_and_500_are_retried_and_the_retry_sends_once(fake: FakeTwilio, queued: Message, scripted: Scripted) -> None:
+@pytest.mark.parametrize(
+    "scripted", [Scripted.twilio_error(429, 20429, "Too Many Requests"), Scripted.server_error(500)]
+)
+def test_429_and_500_are_retried_and_the_retry_sends_once(
+    fake: FakeTwilio, queued: Message, scripted: Scripted
+) -> None:
     fake.script(scripted, route=ROUTE_CREATE_MESSAGE)
     with pytest.raises(RetryableSendError):
         delivery.message_deliver(message_id=queued.pk)
@@ -81,7 +92,9 @@ def test_429_and_500_are_retried_and_the_retry_sends_once(fake: FakeTwilio, queu
     assert len(fake.messages) == 1
 
 
-def test_timeout_after_twilio_created_the_message_is_reconciled_not_resent(fake: FakeTwilio, queued: Message) -> None:
+def test_timeout_after_twilio_created_the_message_is_reconciled_not_resent(
+    fake: FakeTwilio, queued: Message
+) -> None:
     fake.script(Scripted.slow(3.0), route=ROUTE_CREATE_MESSAGE)  # created at once, answered too late
     outcome = delivery.message_deliver(message_id=queued.pk)
     assert outcome.status == MessageStatus.UNKNOWN

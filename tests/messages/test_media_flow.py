@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fake(settings: Any) -> Iterator[FakeTwilio]:
-    with FakeTwilio(accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}) as server:
+    with FakeTwilio(
+        accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}
+    ) as server:
         settings.TWILIO_API_BASE_URL = server.base_url
         yield server
 
@@ -47,17 +49,18 @@ def test_image_is_downloaded_and_served_inline_to_office_staff_only(
     media = message.media.get()
     assert media_download(media_id=media.pk) == MediaStatus.STORED
     media.refresh_from_db()
-    assert media.size == len(b"\x89PNG\r\n\x1a\nfake-image") and media.content_type == "image/png"
+    assert media.size == len(b"\x89PNG\r\n\x1a\nfake-image")
+    assert media.content_type == "image/png"
 
     response = staff_client.get(f"/o/{phone_number.office.slug}/media/{media.pk}/")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "attachment" not in response.get("Content-Disposition", "")
-    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
+    assert b"".join(response.streaming_content).startswith(b"\x89PNG")  # type: ignore[attr-defined]  # FileResponse
 
     stranger = Client()
-    stranger.force_login(factories.MembershipFactory(role="staff").user)  # a member of another office
+    stranger.force_login(factories.MembershipFactory.create(role="staff").user)  # a member of another office
     assert stranger.get(f"/o/{phone_number.office.slug}/media/{media.pk}/").status_code == 404
     assert Client().get(f"/o/{phone_number.office.slug}/media/{media.pk}/").status_code == 302  # to login
 
@@ -93,7 +96,9 @@ def test_media_at_a_private_address_is_rejected_without_a_request(
     assert fake.requests == []
 
 
-def test_disallowed_type_is_rejected_and_never_stored(phone_number: Any, post_signed: Any, fake: FakeTwilio) -> None:
+def test_disallowed_type_is_rejected_and_never_stored(
+    phone_number: Any, post_signed: Any, fake: FakeTwilio
+) -> None:
     url = fake.add_media(b"MZ\x90\x00", "application/x-msdownload")
     media = _mms(post_signed, [(url, "application/x-msdownload")]).media.get()
     assert media_download(media_id=media.pk) == MediaStatus.REJECTED

@@ -36,7 +36,9 @@ def _outbound() -> list[str]:
     return list(Message.objects.filter(direction="outbound").order_by("pk").values_list("body", flat=True))
 
 
-def test_stop_opts_out_logs_consent_with_its_message_and_sends_nothing(office_with_texts: Any, post_signed: Any) -> None:
+def test_stop_opts_out_logs_consent_with_its_message_and_sends_nothing(
+    office_with_texts: Any, post_signed: Any
+) -> None:
     message = _receive(post_signed, "sms_received__stop")
     constituent = message.conversation.constituent
     constituent.refresh_from_db()
@@ -69,16 +71,28 @@ def test_start_after_stop_opts_back_in(office_with_texts: Any, post_signed: Any)
     assert [e.new for e in constituent.consent_events.order_by("pk")] == ["opted_out", "opted_in"]
 
 
-def test_yes_opts_in_on_long_code_but_not_toll_free(office_with_texts: Any, phone_number: Any, post_signed: Any) -> None:
+def test_yes_opts_in_on_long_code_but_not_toll_free(
+    office_with_texts: Any, phone_number: Any, post_signed: Any
+) -> None:
     message = _receive(post_signed, "sms_received__stop")
-    _receive(post_signed, "sms_received__start", Body="yes", MessageSid="SM" + "8" * 32, SmsSid="SM" + "8" * 32)
+    _receive(
+        post_signed, "sms_received__start", Body="yes", MessageSid="SM" + "8" * 32, SmsSid="SM" + "8" * 32
+    )
     constituent = message.conversation.constituent
     constituent.refresh_from_db()
     assert constituent.sms_consent == SmsConsent.OPTED_IN
 
-    toll_free = factories.PhoneNumberFactory(office=office_with_texts, e164="+18005550100", number_type=NumberType.TOLL_FREE)
+    toll_free = factories.PhoneNumberFactory.create(
+        office=office_with_texts, e164="+18005550100", number_type=NumberType.TOLL_FREE
+    )
     sid = "SM" + "6" * 32
-    _receive(post_signed, "sms_received__stop", To=toll_free.e164, MessageSid="SM" + "5" * 32, SmsSid="SM" + "5" * 32)
+    _receive(
+        post_signed,
+        "sms_received__stop",
+        To=toll_free.e164,
+        MessageSid="SM" + "5" * 32,
+        SmsSid="SM" + "5" * 32,
+    )
     _receive(post_signed, "sms_received__start", Body="YES", To=toll_free.e164, MessageSid=sid, SmsSid=sid)
     constituent.refresh_from_db()
     assert constituent.sms_consent == SmsConsent.OPTED_OUT

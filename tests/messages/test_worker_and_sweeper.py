@@ -42,20 +42,37 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
 def real_worker(*, purge: bool = True) -> Iterator[None]:
     if purge:  # drop tasks other tests left for ids that no longer exist
         celery_app.control.purge()
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"
+    ):
         yield
 
 
 @contextmanager
 def private_redis() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
-    """A Redis of this test's own (on a temp unix socket), so it can be stopped without hurting other tests."""
+    """A Redis of this test's own (on a temp unix socket), to stop without hurting other tests."""
     folder = Path(tempfile.mkdtemp(prefix="cd-redis-"))
     sock = folder / "r.sock"
 
     def start() -> None:
         subprocess.run(
-            [str(devstack.redis_server_binary()), "--port", "0", "--unixsocket", str(sock), "--save", "",
-             "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(folder / "r.pid"), "--dir", str(folder)],
+            [
+                str(devstack.redis_server_binary()),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(folder / "r.pid"),
+                "--dir",
+                str(folder),
+            ],
             check=True,
         )
         assert wait_for(lambda: devstack._redis_answers(sock), 5)
@@ -76,15 +93,16 @@ def private_redis() -> Iterator[tuple[str, Callable[[], None], Callable[[], None
 @contextmanager
 def broker(url: str) -> Iterator[None]:
     """Point the Celery app at another broker for the duration."""
-    previous = (celery_app.conf.broker_url, celery_app._pool, celery_app.amqp._producer_pool)
-    celery_app.conf.broker_url = url
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    app: Any = celery_app  # swaps Celery's cached connection pools, which its type stubs keep private
+    previous = (app.conf.broker_url, app._pool, app.amqp._producer_pool)
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
     try:
         yield
     finally:
-        celery_app.pool.force_close_all()  # the private broker's connections only
-        celery_app.conf.broker_url, celery_app._pool, celery_app.amqp._producer_pool = previous
+        app.pool.force_close_all()  # the private broker's connections only
+        app.conf.broker_url, app._pool, app.amqp._producer_pool = previous
 
 
 @pytest.fixture
@@ -103,7 +121,11 @@ def test_text_is_processed_and_acknowledged_by_a_real_worker(
         inbound = Message.objects.get(direction="inbound")
         assert wait_for(lambda: Message.objects.filter(pk=inbound.pk, processed_at__isnull=False).exists())
         assert wait_for(
-            lambda: Message.objects.filter(direction="outbound", status=MessageStatus.SENDING).exclude(provider_sid=None).exists()
+            lambda: (
+                Message.objects.filter(direction="outbound", status=MessageStatus.SENDING)
+                .exclude(provider_sid=None)
+                .exists()
+            )
         )
     assert [m.body for m in locmem_outbox] == ["Thanks for writing to the office."]
 
@@ -128,7 +150,9 @@ def test_redis_down_at_commit_loses_nothing_and_sweeper_recovers(
         report = sweep(now=timezone.now() + timedelta(minutes=2))
         assert report.inbound_requeued == 1
         with real_worker(purge=False):
-            assert wait_for(lambda: Message.objects.filter(pk=inbound.pk, processed_at__isnull=False).exists())
+            assert wait_for(
+                lambda: Message.objects.filter(pk=inbound.pk, processed_at__isnull=False).exists()
+            )
             assert wait_for(lambda: len(locmem_outbox) == 1)
     assert [m.body for m in locmem_outbox] == ["Thanks for writing to the office."]
 

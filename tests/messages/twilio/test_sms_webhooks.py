@@ -40,10 +40,15 @@ def test_basic_text_creates_constituent_conversation_and_message(number: Any, po
     message = Message.objects.get()
     assert message.office == number.office
     assert message.body == "Please vote for H.R. 1234. It matters to my family."
-    assert message.status == MessageStatus.RECEIVED and message.processed_at is None
+    assert message.status == MessageStatus.RECEIVED
+    assert message.processed_at is None
     constituent = message.conversation.constituent
     assert constituent.phone == "+14155550123"
-    assert (constituent.carrier_city, constituent.carrier_state, constituent.carrier_zip) == ("SAN FRANCISCO", "CA", "94103")
+    assert (constituent.carrier_city, constituent.carrier_state, constituent.carrier_zip) == (
+        "SAN FRANCISCO",
+        "CA",
+        "94103",
+    )
     conversation = message.conversation
     assert conversation.status == ConversationStatus.OPEN
     assert conversation.last_message_preview.startswith("Please vote")
@@ -70,10 +75,16 @@ def test_twenty_parallel_copies_store_one_message(phone_number: Any) -> None:
 
     def post(_: int) -> int:
         try:
-            return Client().post(
-                SMS_PATH, urlencode(items), content_type="application/x-www-form-urlencoded",
-                headers={"X-Twilio-Signature": signature},
-            ).status_code
+            return (
+                Client()
+                .post(
+                    SMS_PATH,
+                    urlencode(items),
+                    content_type="application/x-www-form-urlencoded",
+                    headers={"X-Twilio-Signature": signature},
+                )
+                .status_code
+            )
         finally:
             connection.close()
 
@@ -96,10 +107,16 @@ def test_parallel_first_texts_with_different_sids_share_one_conversation(phone_n
         items = list(fixture("sms_received__basic", MessageSid=sid, SmsSid=sid, SmsMessageSid=sid).items())
         signature = sign(settings.PUBLIC_BASE_URL + SMS_PATH, items, settings.TWILIO_AUTH_TOKEN)
         try:
-            return Client().post(
-                SMS_PATH, urlencode(items), content_type="application/x-www-form-urlencoded",
-                headers={"X-Twilio-Signature": signature},
-            ).status_code
+            return (
+                Client()
+                .post(
+                    SMS_PATH,
+                    urlencode(items),
+                    content_type="application/x-www-form-urlencoded",
+                    headers={"X-Twilio-Signature": signature},
+                )
+                .status_code
+            )
         finally:
             connection.close()
 
@@ -109,7 +126,9 @@ def test_parallel_first_texts_with_different_sids_share_one_conversation(phone_n
     assert Conversation.objects.count() == 1
 
 
-def test_webhook_view_opens_no_network_socket(number: Any, post_signed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_view_opens_no_network_socket(
+    number: Any, post_signed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     connection.ensure_connection()  # the database connection is the one socket a request may use
     opened: list[Any] = []
 
@@ -127,7 +146,9 @@ def test_webhook_view_opens_no_network_socket(number: Any, post_signed: Any, mon
 
 def test_no_network_guard_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     """The guard above really catches a socket: prove it trips on one."""
-    monkeypatch.setattr(socket.socket, "connect", lambda self, address: (_ for _ in ()).throw(AssertionError()))
+    monkeypatch.setattr(
+        socket.socket, "connect", lambda self, address: (_ for _ in ()).throw(AssertionError())
+    )
     with pytest.raises(AssertionError), socket.socket() as sock:
         sock.connect(("127.0.0.1", 9))
 
@@ -156,11 +177,14 @@ def test_subaccount_token_validates_its_own_webhooks(number: Any, post_signed: A
 
 def test_unknown_to_number_is_acknowledged_but_not_stored(number: Any, post_signed: Any) -> None:
     assert post_signed(SMS_PATH, fixture("sms_received__unknown_number")).status_code == 200
-    assert Message.objects.count() == 0 and Conversation.objects.count() == 0
+    assert Message.objects.count() == 0
+    assert Conversation.objects.count() == 0
 
 
 def test_unknown_extra_parameters_are_accepted(number: Any, post_signed: Any) -> None:
-    response = post_signed(SMS_PATH, fixture("sms_received__basic", SomeFutureField="x", AddOns='{"status":"ok"}'))
+    response = post_signed(
+        SMS_PATH, fixture("sms_received__basic", SomeFutureField="x", AddOns='{"status":"ok"}')
+    )
     assert response.status_code == 200
     assert Message.objects.count() == 1
 
@@ -205,7 +229,10 @@ def test_invalid_utf8_is_stored_not_500(number: Any, client: Client) -> None:
     decoded = QueryDict(raw)
     signature = sign(settings.PUBLIC_BASE_URL + SMS_PATH, decoded, settings.TWILIO_AUTH_TOKEN)
     response = client.post(
-        SMS_PATH, raw, content_type="application/x-www-form-urlencoded", headers={"X-Twilio-Signature": signature}
+        SMS_PATH,
+        raw,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": signature},
     )
     assert response.status_code == 200
     assert Message.objects.get().body.endswith("Please vote for H.R. 1234. It matters to my family.")
@@ -224,16 +251,20 @@ def test_num_media_disagreeing_with_media_keeps_what_was_sent(number: Any, post_
     assert message.details["num_media_declared"] == 3
 
 
-def test_media_at_private_address_is_stored_as_pending_and_never_fetched_in_request(number: Any, post_signed: Any) -> None:
+def test_media_at_private_address_is_stored_as_pending_and_never_fetched_in_request(
+    number: Any, post_signed: Any
+) -> None:
     assert post_signed(SMS_PATH, fixture("sms_received__media_private_address")).status_code == 200
     media = Media.objects.get()
     assert media.status == "pending"
 
 
 def test_text_reopens_recently_closed_conversation(number: Any, post_signed: Any) -> None:
-    constituent = factories.ConstituentFactory(office=number.office, phone="+14155550123")
-    closed = factories.ConversationFactory(
-        constituent=constituent, status=ConversationStatus.CLOSED, closed_at=timezone.now() - timedelta(hours=1)
+    constituent = factories.ConstituentFactory.create(office=number.office, phone="+14155550123")
+    closed = factories.ConversationFactory.create(
+        constituent=constituent,
+        status=ConversationStatus.CLOSED,
+        closed_at=timezone.now() - timedelta(hours=1),
     )
     post_signed(SMS_PATH, fixture("sms_received__basic"))
     closed.refresh_from_db()
@@ -242,9 +273,11 @@ def test_text_reopens_recently_closed_conversation(number: Any, post_signed: Any
 
 
 def test_text_after_reopen_window_starts_new_conversation(number: Any, post_signed: Any) -> None:
-    constituent = factories.ConstituentFactory(office=number.office, phone="+14155550123")
-    old = factories.ConversationFactory(
-        constituent=constituent, status=ConversationStatus.CLOSED, closed_at=timezone.now() - timedelta(days=30)
+    constituent = factories.ConstituentFactory.create(office=number.office, phone="+14155550123")
+    old = factories.ConversationFactory.create(
+        constituent=constituent,
+        status=ConversationStatus.CLOSED,
+        closed_at=timezone.now() - timedelta(days=30),
     )
     post_signed(SMS_PATH, fixture("sms_received__basic"))
     assert Message.objects.get().conversation != old
@@ -252,17 +285,20 @@ def test_text_after_reopen_window_starts_new_conversation(number: Any, post_sign
 
 
 def test_text_wakes_snoozed_conversation(number: Any, post_signed: Any) -> None:
-    constituent = factories.ConstituentFactory(office=number.office, phone="+14155550123")
-    snoozed = factories.ConversationFactory(
-        constituent=constituent, status=ConversationStatus.SNOOZED, snoozed_until=timezone.now() + timedelta(days=2)
+    constituent = factories.ConstituentFactory.create(office=number.office, phone="+14155550123")
+    snoozed = factories.ConversationFactory.create(
+        constituent=constituent,
+        status=ConversationStatus.SNOOZED,
+        snoozed_until=timezone.now() + timedelta(days=2),
     )
     post_signed(SMS_PATH, fixture("sms_received__basic"))
     snoozed.refresh_from_db()
-    assert snoozed.status == ConversationStatus.OPEN and snoozed.snoozed_until is None
+    assert snoozed.status == ConversationStatus.OPEN
+    assert snoozed.snoozed_until is None
 
 
 def test_same_phone_in_two_offices_is_two_constituents(number: Any, post_signed: Any) -> None:
-    other = factories.PhoneNumberFactory(e164="+14155550200")
+    other = factories.PhoneNumberFactory.create(e164="+14155550200")
     post_signed(SMS_PATH, fixture("sms_received__basic"))
     sid = "SM" + "7" * 32
     post_signed(SMS_PATH, fixture("sms_received__basic", To=other.e164, MessageSid=sid, SmsSid=sid))
@@ -275,12 +311,16 @@ def test_same_phone_in_two_offices_is_two_constituents(number: Any, post_signed:
 
 @pytest.fixture
 def outbound(number: Any) -> Message:
-    conversation = factories.ConversationFactory(
-        constituent=factories.ConstituentFactory(office=number.office, phone="+14155550123")
+    conversation = factories.ConversationFactory.create(
+        constituent=factories.ConstituentFactory.create(office=number.office, phone="+14155550123")
     )
-    return factories.MessageFactory(
-        conversation=conversation, direction="outbound", status=MessageStatus.SENDING,
-        provider_sid="SM" + "9" * 32, from_number=number.e164, to_number="+14155550123",
+    return factories.MessageFactory.create(
+        conversation=conversation,
+        direction="outbound",
+        status=MessageStatus.SENDING,
+        provider_sid="SM" + "9" * 32,
+        from_number=number.e164,
+        to_number="+14155550123",
     )
 
 
@@ -293,7 +333,9 @@ def outbound(number: Any) -> Message:
         (["sent", "undelivered_30006", "delivered"], "undelivered"),
     ],
 )
-def test_status_only_moves_forward_whatever_the_order(outbound: Message, post_signed: Any, order: list[str], final: str) -> None:
+def test_status_only_moves_forward_whatever_the_order(
+    outbound: Message, post_signed: Any, order: list[str], final: str
+) -> None:
     for name in order:
         assert post_signed(STATUS_PATH, fixture(f"sms_status__{name}")).status_code == 204
     outbound.refresh_from_db()
@@ -322,13 +364,15 @@ def test_failed_21610_callback_opts_the_constituent_out(outbound: Message, post_
     constituent.refresh_from_db()
     assert constituent.sms_consent == SmsConsent.OPTED_OUT
     event = constituent.consent_events.get()
-    assert event.source == "carrier_21610" and event.message_sid == outbound.provider_sid
+    assert event.source == "carrier_21610"
+    assert event.message_sid == outbound.provider_sid
 
 
 def test_callback_for_unknown_sid_is_parked_not_dropped(number: Any, post_signed: Any) -> None:
     assert post_signed(STATUS_PATH, fixture("sms_status__delivered")).status_code == 204
     parked = StatusCallback.objects.get()
-    assert parked.applied_at is None and parked.payload["MessageStatus"] == ["delivered"]
+    assert parked.applied_at is None
+    assert parked.payload["MessageStatus"] == ["delivered"]
 
 
 def test_status_callback_with_bad_signature_is_403(outbound: Message, post_signed: Any) -> None:
