@@ -40,7 +40,7 @@ LANGUAGE_VALIDATOR = RegexValidator(
 # The same rule as offices.models.E164_VALIDATOR, restated: importing it here would make mypy chase the
 # circular import between the two modules (models.py imports this one to register the models).
 DIAL_NUMBER_VALIDATOR = RegexValidator(
-    r"^\+[1-9]\d{1,14}$", "Enter phone numbers in E.164 form, e.g. +12025550123."
+    r"^\+[1-9]\d{1,14}$", "Enter a phone number in E.164 form, e.g. +12025550123."
 )
 AUDIO_EXTENSIONS = ["mp3", "wav"]
 # Twilio's <Play> accepts these; anything larger makes callers wait while Twilio downloads it.

@@ -63,7 +63,7 @@ def twilio_credentials_for(*, phone_number: OfficePhoneNumber) -> TwilioCredenti
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import date, datetime, time
 
     from django.db.models.fields.files import FieldFile
 
@@ -77,15 +77,15 @@ def office_is_open(*, office: Office, at: datetime) -> bool:
     """
     import zoneinfo
 
+    from django.db.models import Exists
+
     from offices.models import OfficeHoliday, OfficeHours
 
     local = at.astimezone(zoneinfo.ZoneInfo(office.time_zone))
-    if OfficeHoliday.objects.filter(office=office, date=local.date()).exists():
-        return False
     now = local.time().replace(tzinfo=None)
-    return OfficeHours.objects.filter(
-        office=office, weekday=local.weekday(), opens_at__lte=now, closes_at__gt=now
-    ).exists()
+    holiday = OfficeHoliday.objects.filter(office=office, date=local.date())
+    hours = OfficeHours.objects.filter(office=office, weekday=local.weekday())
+    return hours.filter(opens_at__lte=now, closes_at__gt=now).filter(~Exists(holiday)).exists()  # one query
 
 
 def ivr_main_menu(*, office: Office) -> IvrMenu | None:
@@ -137,3 +137,32 @@ def ivr_audio_get(*, office_id: int, menu_id: int, field: str) -> FieldFile | No
     menu = IvrMenu.objects.filter(office_id=office_id, pk=menu_id).only("pk", "office_id", field).first()
     audio: FieldFile | None = getattr(menu, field, None) if menu is not None else None
     return audio if audio else None
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeSchedule:
+    """An office's opening hours and holidays, to answer "is it open at …?" without a query."""
+
+    time_zone: str
+    hours: tuple[tuple[int, time, time], ...]  # (weekday, opens_at, closes_at)
+    holidays: frozenset[date]
+
+    def is_open(self, at: datetime) -> bool:
+        """The rule of :func:`office_is_open`, in memory."""
+        import zoneinfo
+
+        local = at.astimezone(zoneinfo.ZoneInfo(self.time_zone))
+        if local.date() in self.holidays:
+            return False
+        now = local.time().replace(tzinfo=None)
+        weekday = local.weekday()
+        return any(day == weekday and opens <= now < closes for day, opens, closes in self.hours)
+
+
+def office_schedule(*, office: Office) -> OfficeSchedule:
+    """The office's hours and holidays (two queries)."""
+    from offices.models import OfficeHoliday, OfficeHours
+
+    hours = OfficeHours.objects.filter(office=office).values_list("weekday", "opens_at", "closes_at")
+    holidays = OfficeHoliday.objects.filter(office=office).values_list("date", flat=True)
+    return OfficeSchedule(office.time_zone, tuple(hours), frozenset(holidays))

@@ -244,3 +244,5 @@ CELERY_BEAT_SCHEDULE["voice-recording-retention"] = {
     "task": "messages.tasks.voice_recordings_expire",
     "schedule": 3600.0,
 }
+# Seconds each process keeps an office's IVR menus, call-in campaign and hours (0: read them every time).
+VOICE_CONFIG_CACHE_SECONDS = env_int("VOICE_CONFIG_CACHE_SECONDS", 5)
