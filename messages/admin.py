@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from messages.models import (
+    CannedResponse,
     Conversation,
     ConversationEvent,
     ConversationTag,
@@ -84,3 +85,13 @@ class ConversationEventAdmin(OfficeScopedAdmin):
 
 # The voice hotline's admin (IVR menus with a TwiML preview, call-in campaigns) lives in its own module.
 from messages import voice_admin  # noqa: E402, F401
+
+
+# --- The staff inbox (issue 5) ---
+@admin.register(CannedResponse)
+class CannedResponseAdmin(OfficeScopedAdmin):
+    """Replies staff insert from the composer. Merge fields: {first_name}, {last_name}, {full_name},
+    {official_name}, {official_title}, {official}, {office_name}, {district} (messages.services.canned)."""
+
+    list_display = ["title", "office", "created_at"]
+    search_fields = ["title", "body"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -261,6 +261,13 @@ class Message(models.Model):
     # re-enqueues rows left pending, so the Celery queue is never the only record of work to do.
     processed_at = models.DateTimeField(null=True, blank=True)
     send_attempts = models.PositiveSmallIntegerField(default=0)
+    # The body's full-text document, computed and stored by PostgreSQL on write, for the inbox search:
+    # checking a message against a search reads it instead of running to_tsvector (docs/architecture.md).
+    search_document = models.GeneratedField(
+        expression=SearchVector("body", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         constraints = [
@@ -282,6 +289,9 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread_order"),
             GinIndex(SearchVector("body", config=SEARCH_CONFIG), name="message_body_fts"),
+            # The inbox search's index (messages.selectors.search): on the stored document, so a phrase
+            # search's recheck reads the column instead of re-parsing every candidate body.
+            GinIndex(fields=["search_document"], name="message_search_document"),
             models.Index(
                 fields=["created_at"],
                 condition=models.Q(processed_at__isnull=True, direction="inbound"),

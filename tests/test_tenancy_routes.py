@@ -24,7 +24,9 @@ from tests import factories
 CANARY = "CANARY-b7f3a9-office-b"
 
 
-def iter_routes(resolvers: list[Any] | None = None, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:
+def iter_routes(
+    resolvers: list[Any] | None = None, prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, str]]:
     """(full route pattern, namespaced name) for every URL the project serves."""
     for entry in resolvers if resolvers is not None else get_resolver().url_patterns:
         if isinstance(entry, URLResolver):
@@ -45,31 +47,53 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
-    a = factories.OfficeFactory(slug="office-a", name="Office A")
-    b = factories.OfficeFactory(slug="office-b", name=f"Office B {CANARY}")
-    user_a = factories.MembershipFactory(office=a, role="staff", user__username="a-staff").user
-    admin_a = factories.MembershipFactory(office=a, role="admin", user__username="a-admin", user__is_staff=True).user
-    factories.MembershipFactory(office=b, role="admin", user__username=f"b-admin-{CANARY}")
+    a = factories.OfficeFactory.create(slug="office-a", name="Office A")
+    b = factories.OfficeFactory.create(slug="office-b", name=f"Office B {CANARY}")
+    user_a = factories.MembershipFactory.create(office=a, role="staff", user__username="a-staff").user
+    admin_a = factories.MembershipFactory.create(
+        office=a, role="admin", user__username="a-admin", user__is_staff=True
+    ).user
+    factories.MembershipFactory.create(office=b, role="admin", user__username=f"b-admin-{CANARY}")
     objects: dict[str, Any] = {}
     for office, marker in ((a, "office A"), (b, CANARY)):
-        number = factories.PhoneNumberFactory(office=office, e164="+14155550100" if office is a else "+14155550200")
-        tag = factories.TagFactory(office=office, name="Health care", color="#112233")
-        queue = factories.QueueFactory(office=office, name="Casework", description=marker)
-        constituent = factories.ConstituentFactory(office=office, phone="+12025550123", first_name=marker)
-        conversation = factories.ConversationFactory(constituent=constituent, queue=queue, last_message_preview=marker)
+        number = factories.PhoneNumberFactory.create(
+            office=office, e164="+14155550100" if office is a else "+14155550200"
+        )
+        tag = factories.TagFactory.create(office=office, name="Health care", color="#112233")
+        queue = factories.QueueFactory.create(office=office, name="Casework", description=marker)
+        constituent = factories.ConstituentFactory.create(
+            office=office, phone="+12025550123", first_name=marker
+        )
+        conversation = factories.ConversationFactory.create(
+            constituent=constituent, queue=queue, last_message_preview=marker
+        )
         conversation.tags.add(tag)
-        message = factories.MessageFactory(conversation=conversation, body=f"Please help {marker}", to_number=number.e164)
+        message = factories.MessageFactory.create(
+            conversation=conversation, body=f"Please help {marker}", to_number=number.e164
+        )
         from messages.models import Media
 
         media = Media.objects.create(
-            office=office, message=message, index=0, provider_url="https://api.twilio.com/x", status="stored",
+            office=office,
+            message=message,
+            index=0,
+            provider_url="https://api.twilio.com/x",
+            status="stored",
             content_type="image/png",
         )
-        media.file.save("canary.png", __import__("django.core.files.base", fromlist=["ContentFile"]).ContentFile(marker.encode()))
+        media.file.save(
+            "canary.png",
+            __import__("django.core.files.base", fromlist=["ContentFile"]).ContentFile(marker.encode()),
+        )
         if office is b:
             objects.update(
-                conversation=conversation, message=message, constituent=constituent, tag=tag, queue=queue,
-                number=number, media=media,
+                conversation=conversation,
+                message=message,
+                constituent=constituent,
+                tag=tag,
+                queue=queue,
+                number=number,
+                media=media,
             )
     return World(a=a, b=b, user_a=user_a, admin_a=admin_a, b_objects=objects)
 
@@ -103,7 +127,9 @@ def _office_scoped(suffix: Callable[[World, Any], list[str]]) -> Probe:
 
 OFFICE_SCOPED: dict[str, Probe] = {
     "messages:inbox": _office_scoped(lambda w, b: [""]),
-    "messages:conversation": _office_scoped(lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/"]),
+    "messages:conversation": _office_scoped(
+        lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/"]
+    ),
     "messages:conversation-reply": _office_scoped(
         lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/reply/"]
     ),
@@ -121,6 +147,138 @@ GLOBAL_ROUTES = {
     "twilio:sms-status": "Twilio webhook: signature required",
 }
 WEBHOOKS = ["twilio:sms-received", "twilio:sms-status"]
+
+# --- The voice hotline (issue 4) ---
+# B has no voicemail or campaign in this world: B's message and tag ids stand in, and must 404 just the same.
+# tests/messages/voice/ checks real cross-office voicemails and campaigns.
+OFFICE_SCOPED.update(
+    {
+        "messages:voicemail-audio": _office_scoped(
+            lambda w, b: [f"voice/voicemails/{w.b_objects['message'].pk}/audio/"]
+        ),
+        "messages:call-in-list": _office_scoped(lambda w, b: ["voice/call-in/"]),
+        "messages:call-in-detail": _office_scoped(lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/"]),
+        "messages:call-in-tally": _office_scoped(
+            lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/tally.json"]
+        ),
+        "messages:voice-simulator": _office_scoped(lambda w, b: ["voice/simulator/"]),
+    }
+)
+_VOICE_WEBHOOKS = [
+    "twilio:voice-received",
+    "twilio:voice-menu",
+    "twilio:voice-dial",
+    "twilio:voice-staff-answered",
+    "twilio:voice-record",
+    "twilio:voice-recording",
+    "twilio:voice-transcription",
+    "twilio:voice-status",
+]
+GLOBAL_ROUTES.update({name: "Twilio voice webhook: signature required" for name in _VOICE_WEBHOOKS})
+GLOBAL_ROUTES["twilio:voice-audio"] = (
+    "IVR greeting audio for Twilio <Play>: signed URL token, 403 without one"
+)
+WEBHOOKS += [*_VOICE_WEBHOOKS, "twilio:voice-audio"]
+
+# --- The staff inbox (issue 5) ---
+# B's objects through A's URLs (and B's slug) must 404. The API lives under /api/v1/offices/<slug>/, so its
+# probes build their own URLs; being in OFFICE_SCOPED puts them in test_every_route_is_in_the_matrix too.
+OFFICE_SCOPED.update(
+    {
+        "messages:inbox-updates": _office_scoped(lambda w, b: ["updates/"]),
+        "messages:inbox-count": _office_scoped(lambda w, b: ["count/"]),
+        "messages:bulk": _office_scoped(lambda w, b: ["bulk/"]),
+        "messages:conversation-triage": _office_scoped(
+            lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/triage/"]
+        ),
+        "messages:conversation-timeline": _office_scoped(
+            lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/timeline/"]
+        ),
+        "messages:conversation-presence": _office_scoped(
+            lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/presence/"]
+        ),
+        "messages:constituent-update": _office_scoped(
+            lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/constituent/"]
+        ),
+        "messages-api:conversation-list": lambda w: [f"/api/v1/offices/{w.b.slug}/conversations/"],
+    }
+)
+
+
+def test_bulk_actions_of_a_member_of_a_never_touch_b(world: World) -> None:
+    """Bulk actions carry ids (and filter values) in the POST body, which the generic probe above cannot."""
+    from messages.models import Conversation
+
+    before = snapshot(world.b)
+    own = Conversation.objects.filter(office=world.a).values_list("pk", flat=True).first()
+    assert own is not None
+    b_conversation, b_tag, b_queue = (world.b_objects[k].pk for k in ("conversation", "tag", "queue"))
+    client = Client()
+    client.force_login(world.user_a)
+    attempts = [
+        {"action": "close", "ids": [b_conversation]},
+        {"action": "close", "ids": [own, b_conversation]},
+        {"action": "tag", "tag": b_tag, "ids": [own]},
+        {"action": "queue", "queue": b_queue, "ids": [own]},
+        {"action": "untag", "tag": b_tag, "scope": "matching"},
+        {"action": "close", "scope": "matching", "f_tag": b_tag},
+        {"action": "close", "scope": "matching", "f_queue": b_queue},
+    ]
+    for data in attempts:
+        response = client.post(f"/o/{world.a.slug}/bulk/", data, follow=True)
+        assert response.status_code in (200, 404), data
+        _assert_hidden(response, f"bulk {data}")
+    assert snapshot(world.b) == before
+    assert Conversation.objects.get(pk=own).status == "open"
+
+
+def test_triage_with_b_objects_on_a_conversation_of_a_changes_nothing(world: World) -> None:
+    from messages.models import Conversation
+
+    before = snapshot(world.b)
+    own = Conversation.objects.filter(office=world.a).first()
+    assert own is not None
+    client = Client()
+    client.force_login(world.admin_a)
+    b_admin_id = type(world.user_a)._default_manager.get(username__startswith="b-admin").pk
+    for data in (
+        {"action": "tag", "tag": world.b_objects["tag"].pk},
+        {"action": "untag", "tag": world.b_objects["tag"].pk},
+        {"action": "queue", "queue": world.b_objects["queue"].pk},
+        {"action": "assign", "assignee": b_admin_id},
+    ):
+        response = client.post(f"/o/{world.a.slug}/conversations/{own.pk}/triage/", data, follow=True)
+        assert response.status_code == 200
+        _assert_hidden(response, f"triage {data}")
+    own.refresh_from_db()
+    assert own.assignee_id is None
+    assert own.queue is not None
+    assert own.queue.office_id == world.a.pk
+    assert set(own.tags.values_list("office_id", flat=True)) == {world.a.pk}
+    assert snapshot(world.b) == before
+
+
+def test_inbox_search_filters_and_api_of_a_show_nothing_of_b(world: World) -> None:
+    client = Client()
+    client.force_login(world.user_a)
+    b_tag = world.b_objects["tag"].pk
+    for url in (
+        f"/o/{world.a.slug}/?status=any&q=help",
+        f"/o/{world.a.slug}/?status=any&q=CANARY",
+        f"/o/{world.a.slug}/?status=any&q=2025550123",
+        f"/o/{world.a.slug}/?tag={b_tag}",
+        f"/o/{world.a.slug}/updates/?status=any&tag={b_tag}",
+        f"/o/{world.a.slug}/count/?status=any&q=help",
+        f"/api/v1/offices/{world.a.slug}/conversations/?status=any",
+        f"/api/v1/offices/{world.a.slug}/conversations/?status=any&q=help",
+        f"/api/v1/offices/{world.a.slug}/conversations/?tag={b_tag}",
+    ):
+        response = client.get(url)
+        assert response.status_code in (200, 400), url
+        _assert_hidden(response, url)
+    listing = client.get(f"/api/v1/offices/{world.a.slug}/conversations/?status=any&q=help").json()
+    assert len(listing["results"]) == 1
+    assert listing["results"][0]["constituent"]["name"].startswith("office A")
 
 
 def route_is_admin(route: str) -> bool:
@@ -169,7 +327,9 @@ def test_global_routes_show_no_other_office(world: World, name: str) -> None:
 def test_webhooks_refuse_unsigned_posts_and_change_nothing(world: World, name: str) -> None:
     before = snapshot(world.b)
     route = dict((n, r) for r, n in iter_routes())[name]
-    response = Client().post("/" + route, {"MessageSid": "SM" + "1" * 32, "To": "+14155550200", "Body": CANARY})
+    response = Client().post(
+        "/" + route, {"MessageSid": "SM" + "1" * 32, "To": "+14155550200", "Body": CANARY}
+    )
     assert response.status_code == 403
     assert snapshot(world.b) == before
 
@@ -180,7 +340,7 @@ def test_admin_changelists_show_only_own_office(world: World) -> None:
     client = Client()
     client.force_login(world.admin_a)
     before = snapshot(world.b)
-    for model, model_admin in django_admin.site._registry.items():
+    for model, _model_admin in django_admin.site._registry.items():
         meta = model._meta
         changelist = f"/admin/{meta.app_label}/{meta.model_name}/"
         response = client.get(changelist)

@@ -1,0 +1,166 @@
+"""Inbox search: message bodies and voicemail transcripts, constituent names, and phone digits.
+
+Every branch is served by an index, and every branch works on stock PostgreSQL (no pg_trgm):
+- bodies: ``Message.search_document`` (the stored ``to_tsvector('english', body)``, GIN
+  ``message_search_document``) matched with ``websearch_to_tsquery``;
+- names: ``to_tsvector('simple', first_name || ' ' || last_name)`` with prefix terms (GIN
+  ``constituent_name_fts``);
+- phones: digits typed are matched against the *end* of the E.164 number, through a btree on
+  ``(office_id, reverse(phone) text_pattern_ops)``: "0123", "202-555-0123" and "+1 202 555 0123" all hit.
+
+User text never reaches SQL except as a bound parameter: the body branch hands it to ``websearch_to_tsquery``
+(which accepts any input without a syntax error), and the name branch builds its tsquery only from
+letter-and-digit words. NUL bytes (which PostgreSQL refuses in text) are dropped and the length is capped.
+docs/architecture.md ("Search") explains the choices, including why there is no trigram matching.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Reverse
+
+from constituents.models import Constituent
+from messages.models import SEARCH_CONFIG, Message
+from offices.models import Office
+
+MAX_QUERY_LENGTH = 200
+MAX_TERMS = 8
+MIN_PHONE_DIGITS = 4
+MAX_CONSTITUENT_MATCHES = 2000
+NAME_CONFIG = "simple"  # names are not English words: no stemming, no stop words
+# Letters and digits only (``\w`` minus underscore): safe to place in a raw tsquery.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_PHONE_LIKE = re.compile(r"^[\d\s().+\-]+$")
+_LEXEME = re.compile(r"'((?:[^']|'')+)'")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTerms:
+    """A search box entry, cleaned: the raw text for full-text search, its words, and phone digits."""
+
+    text: str
+    words: tuple[str, ...]
+    digits: str
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.words and not self.digits
+
+
+def search_terms_parse(raw: str | None) -> SearchTerms:
+    text = (raw or "").replace("\x00", "")[:MAX_QUERY_LENGTH].strip()
+    words = tuple(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_TERMS]
+    digits = re.sub(r"\D", "", text) if _PHONE_LIKE.match(text) else ""
+    return SearchTerms(text=text, words=words, digits=digits if len(digits) >= MIN_PHONE_DIGITS else "")
+
+
+def body_query(terms: SearchTerms) -> SearchQuery:
+    return SearchQuery(terms.text, config=SEARCH_CONFIG, search_type="websearch")
+
+
+def name_query(terms: SearchTerms) -> SearchQuery:
+    # Prefix-match words of two or more characters ("riv" finds Rivera); a single letter matches exactly,
+    # because a one-letter prefix walks most of the GIN index.
+    raw = " & ".join(f"{w}:*" if len(w) > 1 else w for w in terms.words)
+    return SearchQuery(raw, config=NAME_CONFIG, search_type="raw")
+
+
+def _matching_constituents(*, office: Office, terms: SearchTerms) -> QuerySet[Constituent] | None:
+    conditions: list[Q] = []
+    if terms.words:
+        conditions.append(Q(name_document=name_query(terms)))
+    if terms.digits:
+        conditions.append(Q(reversed_phone__startswith=terms.digits[::-1]))
+    if not conditions:
+        return None
+    return (
+        Constituent.objects.filter(office=office)
+        .annotate(
+            name_document=SearchVector("first_name", "last_name", config=NAME_CONFIG),
+            reversed_phone=Reverse("phone"),
+        )
+        .filter(functools.reduce(operator.or_, conditions))
+    )
+
+
+def search_constituent_ids(*, office: Office, terms: SearchTerms) -> list[int] | None:
+    """Ids of the office's constituents whose name or phone matches: one query, through the name and phone
+    indexes. None when more than MAX_CONSTITUENT_MATCHES match (a one- or two-letter prefix, say).
+
+    Fetched first, rather than left as a subquery, because PostgreSQL underestimates what computing
+    ``to_tsvector`` per row costs: given the subquery it walks recent conversations and tests each
+    constituent's name, which for a name matching 1% of constituents reads thousands of rows to fill a page.
+    A short list of ids instead goes straight through the conversations' constituent index.
+    """
+    matching = _matching_constituents(office=office, terms=terms)
+    if matching is None:
+        return []
+    ids = list(matching.values_list("pk", flat=True)[: MAX_CONSTITUENT_MATCHES + 1])
+    return ids if len(ids) <= MAX_CONSTITUENT_MATCHES else None
+
+
+def search_branches(*, office: Office, terms: SearchTerms) -> list[Q]:
+    """One condition on conversations per way a search can match: message bodies; constituent name or phone.
+
+    Kept apart so the inbox page can plan each on its own (``messages.selectors.inbox.inbox_page``): ORed
+    together, PostgreSQL can only hash every matching id first, which for a common word means reading tens of
+    thousands of messages to show fifty conversations. Runs one query (``search_constituent_ids``).
+    """
+    if terms.is_empty:
+        return []
+    branches: list[Q] = []
+    if terms.words:
+        query = body_query(terms)
+        # The stored document, not the expression: for a common word PostgreSQL walks recent conversations
+        # and tests their messages one by one, which must not re-parse every body; for a rare word or a
+        # phrase it goes through the message_search_document GIN index.
+        matching_messages = Message.objects.filter(
+            office=office, conversation_id=OuterRef("pk"), search_document=query
+        )
+        branches.append(Q(Exists(matching_messages)))
+    constituent_ids = search_constituent_ids(office=office, terms=terms)
+    if constituent_ids is None:  # too many to list: let PostgreSQL join them
+        matching = _matching_constituents(office=office, terms=terms)
+        if matching is not None:
+            branches.append(Q(constituent_id__in=matching.values("pk")))
+    elif constituent_ids:
+        branches.append(Q(constituent_id__in=constituent_ids))
+    return branches
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSnippets:
+    """For a page of results: the newest matching message body per conversation, and the stems to mark."""
+
+    bodies: dict[int, str]
+    stems: tuple[str, ...]
+
+
+def search_snippets(*, office: Office, conversation_ids: list[int], terms: SearchTerms) -> SearchSnippets:
+    """One query: the latest message matching the search in each listed conversation."""
+    if not conversation_ids or not terms.words:
+        return SearchSnippets({}, terms.words)
+    rows = list(
+        Message.objects.filter(
+            office=office, conversation_id__in=conversation_ids, search_document=body_query(terms)
+        )
+        .annotate(
+            # The stems PostgreSQL matched ("housing" → 'hous'), so highlighting marks what search found.
+            lexemes=RawSQL("websearch_to_tsquery(%s::regconfig, %s)::text", (SEARCH_CONFIG, terms.text))
+        )
+        .order_by("conversation_id", "-created_at", "-id")
+        .distinct("conversation_id")
+        .values_list("conversation_id", "body", "lexemes")
+    )
+    stems: dict[str, None] = {}
+    for _, _, lexemes in rows[:1]:
+        for match in _LEXEME.findall(lexemes or ""):
+            stems[match.replace("''", "'")] = None
+    return SearchSnippets({cid: body for cid, body, _ in rows}, tuple(stems) or terms.words)
