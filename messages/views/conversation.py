@@ -134,7 +134,8 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @office_view(roles=WRITE_ROLES)
 def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = _thread(request, pk)
-    body = request.POST.get("body", "").replace("\x00", "")
+    # Browsers submit a textarea's line breaks as CRLF; a text message uses LF (and the composer counts LF).
+    body = request.POST.get("body", "").replace("\x00", "").replace("\r\n", "\n")
     try:
         reply_send(
             conversation=conversation,

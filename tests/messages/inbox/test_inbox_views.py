@@ -462,3 +462,11 @@ def test_office_switcher_lists_every_office_of_a_multi_office_user(inbox):
     body = inbox.client_for(inbox.staff).get("/").content.decode()
     assert "/o/alpha/" in body
     assert "/o/beta/" in body
+
+
+def test_reply_line_breaks_are_sent_as_lf_like_the_composer_counts_them(inbox, locmem_outbox):
+    c = inbox.conversations["water"]
+    inbox.client_for(inbox.staff).post(
+        f"/o/alpha/conversations/{c.pk}/reply/", {"body": "Hi\r\nThanks", "token": "t9"}
+    )
+    assert Message.objects.get(conversation=c, direction="outbound").body == "Hi\nThanks"
