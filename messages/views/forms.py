@@ -13,6 +13,7 @@ from django.utils import timezone
 from constituents.models import Constituent
 from messages.models import Priority
 from messages.selectors.inbox import InboxLookups
+from messages.services.triage import PROFILE_FIELDS
 from offices.models import Office
 
 ME = "me"
@@ -117,18 +118,7 @@ class ConstituentProfileForm(forms.ModelForm):
 
     class Meta:
         model = Constituent
-        fields = [
-            "first_name",
-            "last_name",
-            "email",
-            "address_line1",
-            "address_line2",
-            "city",
-            "state",
-            "zip_code",
-            "in_district",
-            "preferred_language",
-        ]
+        fields = list(PROFILE_FIELDS)  # exactly what the profile service may write
         labels = {"address_line1": "Address", "address_line2": "Address (line 2)", "zip_code": "ZIP"}
 
 
