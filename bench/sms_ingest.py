@@ -550,7 +550,6 @@ def run_webhook_step(
         "worker": round(worker_cpu * 1000 / stored, 2),
         "postgres_server": round(postgres_cpu * 1000 / stored, 2),
     }
-    summary["worker_rate_during_drain"] = round(db["stored"] / max(0.001, waited), 1) if waited > 1 else None
     if db["lost"] or db["duplicate_rows"]:
         summary["passed"] = False
     return summary, raw
