@@ -7,16 +7,16 @@ a separate process (asyncio + aiohttp) on loopback that fires signed webhooks op
 
 It measures, in one run:
 
-1. **Ladder.** For each rate (e.g. 100, 200, ... per second, each for ``--step-seconds``) one step of signed
-   webhooks to ``/webhooks/twilio/sms/``, then one step of the same requests to a bare view returning empty
-   TwiML (``/bench/bare-twiml/``) on the same server. The sustained rate of a target is the highest rate that
-   passed (p99 < ``--p99-ms`` measured from the scheduled send time, no errors, and for webhooks no lost
-   messages) before two consecutive failures. Repeated ``--repeats`` times; medians are reported.
+1. **Ladder.** Steps of ``--step-seconds``: signed webhooks to ``/webhooks/twilio/sms/`` at the i-th of
+   ``--rates``, then the same requests to a bare view returning empty TwiML (``/bench/bare-twiml/``) on the
+   same server at the i-th of ``--bare-rates``, interleaved. The sustained rate of a target is the highest
+   rate that passed (p99 < ``--p99-ms`` measured from the scheduled send time, no errors, and for webhooks no
+   lost messages) before two consecutive failures. Repeated ``--repeats`` times; medians are reported.
 2. **Loss and duplicates.** Every SID acknowledged with 200 must be in the database exactly once. Some posts
    are deliberate re-sends of an earlier SID, some are simultaneous pairs; they must collapse into one row.
-3. **End-to-end.** ``--e2e-rate`` messages/s for ``--e2e-seconds``: a poller process reads the inbox selector
-   (``inbox_conversations(office=...)``) every ``--poll-ms`` and notes when each message first shows as its
-   conversation's latest message. Reported as p50/p95/p99 of "seen" minus "scheduled send".
+3. **End-to-end.** Each of ``--e2e-rates`` messages/s for ``--e2e-seconds``: a poller process reads the inbox
+   selector (``inbox_conversations(office=...)``) every ``--poll-ms`` and notes when each message first shows
+   as its conversation's latest message. Reported as p50/p95/p99 of "seen" minus "scheduled send".
 
 Run ``python -m bench.sms_ingest run --help``; bench/README.md explains the method and the flags.
 """
