@@ -39,9 +39,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
-
-# Off by default, as in the app's settings. Set to try the fix for the worker's per-task reconnect that
-# docs/performance.md describes (Celery's Django fixup closes the DB connection around every task unless
-# CELERY_DB_REUSE_MAX is set).
-if env_str("BENCH_CELERY_DB_REUSE_MAX"):
-    CELERY_DB_REUSE_MAX = int(env_str("BENCH_CELERY_DB_REUSE_MAX"))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
+from civicdesk.rawsql import insert_params, insert_sql
 from constituents.models import ConsentEvent, ConsentSource, Constituent, SmsConsent
 from offices.models import Office
 
@@ -20,34 +23,86 @@ class LocationHints:
     zip_code: str = ""
 
 
-@transaction.atomic
-def constituent_for_phone(*, office: Office, phone: str, hints: LocationHints | None = None) -> Constituent:
+@dataclass(frozen=True, slots=True)
+class ConstituentRef:
+    """What a webhook needs of the constituent behind a phone number, without loading the model."""
+
+    id: int
+    created: bool
+
+
+def constituent_ref_for_phone(
+    *, office_id: int, phone: str, hints: LocationHints | None = None
+) -> ConstituentRef:
     """Find the office's constituent with this E.164 phone, or create one. Safe under concurrent calls.
 
-    Two webhooks from a new number can race; the partial unique constraint on (office, phone) makes one
-    insert win, and ``get_or_create`` re-reads the winner's row inside a savepoint.
+    One statement in the common case (webhooks call this on every text). Two webhooks from a new number
+    can race: the partial unique index on (office, phone) makes one INSERT win, the other's ``DO NOTHING``
+    returns no row, and it re-reads the winner's committed row with a fresh statement. Location hints only
+    fill blanks, never overwrite staff data.
     """
     if not phone:
-        raise ValueError("constituent_for_phone needs an E.164 phone; use constituent_create_anonymous")
-    constituent, _created = Constituent.objects.get_or_create(office=office, phone=phone)
-    if hints is not None:
-        changed = []
-        for field, value in (
-            ("carrier_city", hints.city[:100]),
-            ("carrier_state", hints.state[:2]),
-            ("carrier_zip", hints.zip_code[:10]),
-        ):
-            if value and not getattr(constituent, field):
-                setattr(constituent, field, value)
-                changed.append(field)
-        if changed:
-            constituent.save(update_fields=[*changed, "updated_at"])
-    return constituent
+        raise ValueError("constituent_ref_for_phone needs an E.164 phone; use constituent_create_anonymous")
+    hints = hints or LocationHints()
+    wanted = (hints.city[:100], hints.state[:2], hints.zip_code[:10])
+    new = Constituent(
+        office_id=office_id,
+        phone=phone,
+        carrier_city=wanted[0],
+        carrier_state=wanted[1],
+        carrier_zip=wanted[2],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(), [*insert_params(new), office_id, phone])
+        row = cursor.fetchone()
+        if row is None:  # lost the race for a new number: the winner has committed by now
+            cursor.execute(_select_sql(), [office_id, phone])
+            row = cursor.fetchone()
+        if row is None:
+            raise Constituent.DoesNotExist(f"constituent {phone} of office {office_id} vanished mid-insert")
+        pk, created, *current = row
+        fills = {
+            field: value
+            for field, value, have in zip(_HINT_FIELDS, wanted, current, strict=True)
+            if value and not have
+        }
+        if fills and not created:
+            Constituent.objects.filter(pk=pk).update(**fills, updated_at=timezone.now())
+    return ConstituentRef(id=pk, created=created)
 
 
-def constituent_create_anonymous(*, office: Office) -> Constituent:
+_HINT_FIELDS = ("carrier_city", "carrier_state", "carrier_zip")
+
+
+@cache
+def _select_sql() -> str:
+    columns = ", ".join(_HINT_FIELDS)
+    return (
+        f"SELECT id, false, {columns} FROM {Constituent._meta.db_table} WHERE office_id = %s AND phone = %s"  # noqa: S608
+    )
+
+
+@cache
+def _upsert_sql() -> str:
+    # The ON CONFLICT target names the partial unique index "constituent_phone_unique_per_office".
+    insert = insert_sql(
+        Constituent,
+        conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
+        returning=f"id, true, {', '.join(_HINT_FIELDS)}",
+    )
+    return f"WITH inserted AS ({insert}) SELECT * FROM inserted UNION ALL ({_select_sql()}) LIMIT 1"  # noqa: S608
+
+
+@transaction.atomic
+def constituent_for_phone(*, office: Office, phone: str, hints: LocationHints | None = None) -> Constituent:
+    """Find the office's constituent with this E.164 phone, or create one; see constituent_ref_for_phone."""
+    ref = constituent_ref_for_phone(office_id=office.pk, phone=phone, hints=hints)
+    return Constituent.objects.get(pk=ref.id, office=office)
+
+
+def constituent_create_anonymous(*, office_id: int) -> Constituent:
     """A constituent with no phone, e.g. a caller who withheld their number."""
-    return Constituent.objects.create(office=office, phone="")
+    return Constituent.objects.create(office_id=office_id, phone="")
 
 
 @transaction.atomic

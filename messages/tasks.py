@@ -6,7 +6,7 @@ import random
 
 from celery import Task, shared_task
 
-from messages.services import delivery, processing, sweeper
+from messages.services import delivery, inbound_queue, processing, sweeper
 from messages.services.media import MediaRetry
 from messages.services.media import media_download as media_download_service
 from messages.twilio.errors import RetryableSendError
@@ -23,6 +23,11 @@ def backoff(retries: int, *, base: float = 2.0) -> float:
 @shared_task(acks_late=True, ignore_result=True)
 def message_process(message_id: int) -> None:
     processing.inbound_process(message_id=message_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def inbound_drain() -> None:
+    inbound_queue.inbound_drain()
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_DELIVERY_RETRIES)

@@ -2,18 +2,68 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from time import monotonic
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from offices.models import Membership, Office, OfficePhoneNumber
+from offices.models import Membership, NumberType, Office, OfficePhoneNumber
 
 
 def office_phone_number_for(*, e164: str) -> OfficePhoneNumber | None:
     """The office number a webhook's ``To`` names, with its office and Twilio account, or None."""
     return OfficePhoneNumber.objects.select_related("office", "twilio_account").filter(e164=e164).first()
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRoute:
+    """Where texts to one of the offices' numbers go: all the inbound-text webhook needs of the number."""
+
+    office_id: int
+    number_id: int
+    is_toll_free: bool
+
+
+_route_cache: dict[str, tuple[float, NumberRoute | None]] = {}
+_route_lock = threading.Lock()
+
+
+def office_number_route_for(*, e164: str) -> NumberRoute | None:
+    """The route for a webhook's ``To`` number, at most ``OFFICE_NUMBER_CACHE_SECONDS`` old; None if unknown.
+
+    Every inbound text and call reads it, and numbers change a few times a year: a per-process cache of a
+    few seconds takes a query off every webhook. A number moved to another office routes to the new one
+    within that many seconds in every process; an unknown number is cached too, so a flood to a number we
+    do not own costs no queries.
+    """
+    ttl = float(getattr(settings, "OFFICE_NUMBER_CACHE_SECONDS", 0) or 0)
+    now = monotonic()
+    if ttl > 0:
+        with _route_lock:
+            cached = _route_cache.get(e164)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+    row = OfficePhoneNumber.objects.filter(e164=e164).values_list("office_id", "pk", "number_type").first()
+    route = (
+        NumberRoute(office_id=row[0], number_id=row[1], is_toll_free=row[2] == NumberType.TOLL_FREE)
+        if row
+        else None
+    )
+    if ttl > 0:
+        with _route_lock:
+            if len(_route_cache) > 10_000:  # bounded: unknown numbers are attacker-chosen
+                _route_cache.clear()
+            _route_cache[e164] = (now + ttl, route)
+    return route
+
+
+def office_number_routes_clear() -> None:
+    """Forget cached number routes (this process only)."""
+    with _route_lock:
+        _route_cache.clear()
 
 
 def membership_for(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> Membership | None:

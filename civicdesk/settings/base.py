@@ -212,8 +212,18 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "civicdesk")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless this is set, so each task
+# paid for a new PostgreSQL backend (~20 ms of server CPU here; docs/performance.md, "SMS ingest"). With it,
+# connections are kept, and civicdesk/celery.py applies CONN_MAX_AGE and CONN_HEALTH_CHECKS around each
+# task exactly as Django does around each request.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 SWEEPER_INTERVAL_SECONDS = env_int("SWEEPER_INTERVAL_SECONDS", 30)
 SWEEPER_STALE_AFTER_SECONDS = env_int("SWEEPER_STALE_AFTER_SECONDS", 60)
+# At most one inbound drain is published per this many seconds while one is pending
+# (messages.services.inbound_queue); the drain itself takes everything pending when it runs.
+INBOUND_NUDGE_SECONDS = env_int("INBOUND_NUDGE_SECONDS", 10)
+# Seconds each process keeps the number -> office routing of webhooks (0: read it every time).
+OFFICE_NUMBER_CACHE_SECONDS = env_int("OFFICE_NUMBER_CACHE_SECONDS", 5)
 
 HEALTHZ_TIMEOUT_SECONDS = 0.5
 DEMO_MODE = env_bool("DEMO_MODE", False)

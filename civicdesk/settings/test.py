@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from civicdesk import devstack
 from civicdesk.env import env_str
 
@@ -28,7 +30,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # per-worker suffix on top of this).
 TEST_RUN_SUFFIX = env_str("TEST_RUN_SUFFIX")
 DATABASES["default"]["TEST"] = {"NAME": f"test_civicdesk{TEST_RUN_SUFFIX}"}
-_redis = redis_settings(REDIS_URL, key_prefix="civicdesk-test")
+# Per run and per pytest-xdist worker, like the databases: cache keys (rail counts, the inbound nudge) are
+# not shared between test processes.
+_redis = redis_settings(
+    REDIS_URL, key_prefix=f"civicdesk-test{TEST_RUN_SUFFIX}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+)
 CACHES = _redis["CACHES"]
 CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]
 CELERY_TASK_DEFAULT_QUEUE = f"civicdesk-test{TEST_RUN_SUFFIX}"
@@ -42,3 +48,4 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 STATIC_ROOT = None  # type: ignore[assignment]  # tests serve static files through the finders
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+OFFICE_NUMBER_CACHE_SECONDS = 0  # tests re-point numbers between offices; the cache has its own test

@@ -38,13 +38,12 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         stale_after if stale_after is not None else timedelta(seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
     )
 
-    inbound = list(
-        Message.objects.filter(direction=Direction.INBOUND, processed_at__isnull=True, created_at__lte=cutoff)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:BATCH]
-    )
-    for pk in inbound:
-        enqueue(tasks.message_process, pk)
+    # Inbound texts are processed in batches by one drain, which takes every pending text, stale or not.
+    inbound = Message.objects.filter(
+        direction=Direction.INBOUND, processed_at__isnull=True, created_at__lte=cutoff
+    ).count()
+    if inbound:
+        enqueue(tasks.inbound_drain)
 
     outbound = list(
         Message.objects.filter(
@@ -74,4 +73,4 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         enqueue(tasks.media_download, pk)
 
     applied = parked_callbacks_apply()
-    return SweepReport(len(inbound), len(outbound), marked, len(unknown), len(media), applied)
+    return SweepReport(inbound, len(outbound), marked, len(unknown), len(media), applied)

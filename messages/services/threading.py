@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models.functions import Greatest
+from django.db import IntegrityError, connection, transaction
 
+from civicdesk.rawsql import insert_params, insert_sql
 from constituents.models import Constituent
 from messages.models import Channel, Conversation, ConversationStatus, Direction, Message
 
@@ -18,42 +21,63 @@ PREVIEW_LENGTH = 160
 def conversation_for_inbound(*, constituent: Constituent, at: datetime) -> Conversation:
     """The constituent's unclosed thread; else one closed within the reopen window, reopened; else a new one.
 
-    Locks the returned row. Concurrent first messages from one number race on the partial unique constraint
-    "one unclosed conversation per constituent": the loser re-reads the winner's thread.
+    Locks and returns the row. See :func:`conversation_id_for_inbound`.
     """
-    current = _unclosed(constituent)
-    if current is not None:
-        return current
+    pk = conversation_id_for_inbound(office_id=constituent.office_id, constituent_id=constituent.pk, at=at)
+    return Conversation.objects.get(pk=pk, office_id=constituent.office_id)
+
+
+def conversation_id_for_inbound(*, office_id: int, constituent_id: int, at: datetime) -> int:
+    """The id of the thread a new inbound message from this constituent belongs to, locked until commit.
+
+    The constituent's unclosed thread; else their thread closed within CONVERSATION_REOPEN_WINDOW_HOURS,
+    reopened; else a new one. Must run inside a transaction. Concurrent first messages from one number race
+    on the partial unique index "one unclosed conversation per constituent": the loser of an INSERT gets no
+    row back (``DO NOTHING``), the loser of a reopen gets a unique violation inside its savepoint, and both
+    then lock the winner's thread.
+    """
     window = timedelta(hours=settings.CONVERSATION_REOPEN_WINDOW_HOURS)
-    recent = (
-        Conversation.objects.select_for_update()
-        .filter(constituent=constituent, status=ConversationStatus.CLOSED, closed_at__gte=at - window)
-        .order_by("-closed_at")
-        .first()
-    )
-    try:
-        with transaction.atomic():
-            if recent is not None:
-                recent.status = ConversationStatus.OPEN
-                recent.closed_at = None
-                recent.save(update_fields=["status", "closed_at"])
-                return recent
-            return Conversation.objects.create(
-                office_id=constituent.office_id, constituent=constituent, last_activity_at=at, created_at=at
+    with connection.cursor() as cursor:
+        for _attempt in range(3):
+            cursor.execute(_UNCLOSED_SQL, [constituent_id, ConversationStatus.CLOSED])
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0])
+            try:
+                with transaction.atomic():
+                    cursor.execute(
+                        _REOPEN_SQL,
+                        [ConversationStatus.OPEN, constituent_id, ConversationStatus.CLOSED, at - window],
+                    )
+                    row = cursor.fetchone()
+            except IntegrityError:
+                continue  # someone else opened a thread for this constituent first: lock theirs
+            if row is not None:
+                return int(row[0])
+            new = Conversation(
+                office_id=office_id, constituent_id=constituent_id, last_activity_at=at, created_at=at
             )
-    except IntegrityError:
-        winner = _unclosed(constituent)
-        if winner is None:  # the constraint that failed was not the race we expected
-            raise
-        return winner
+            cursor.execute(_insert_sql(), insert_params(new))
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0])
+    raise RuntimeError(f"no conversation for constituent {constituent_id} after three attempts")
 
 
-def _unclosed(constituent: Constituent) -> Conversation | None:
-    return (
-        Conversation.objects.select_for_update()
-        .filter(constituent=constituent)
-        .exclude(status=ConversationStatus.CLOSED)
-        .first()
+_TABLE = Conversation._meta.db_table
+_UNCLOSED_SQL = f"SELECT id FROM {_TABLE} WHERE constituent_id = %s AND status <> %s FOR UPDATE"  # noqa: S608
+_REOPEN_SQL = (
+    f"UPDATE {_TABLE} SET status = %s, closed_at = NULL WHERE id = ("  # noqa: S608
+    f"SELECT id FROM {_TABLE} WHERE constituent_id = %s AND status = %s AND closed_at >= %s "
+    "ORDER BY closed_at DESC LIMIT 1 FOR UPDATE) RETURNING id"
+)
+
+
+@cache
+def _insert_sql() -> str:
+    # The ON CONFLICT target names the partial unique index "conversation_one_unclosed_per_constituent".
+    return insert_sql(
+        Conversation, conflict="ON CONFLICT (constituent_id) WHERE NOT (status = 'closed') DO NOTHING"
     )
 
 
@@ -69,23 +93,69 @@ def preview_for(message: Message) -> str:
     return text[:PREVIEW_LENGTH]
 
 
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A message's effect on its conversation's inbox summary."""
+
+    at: datetime
+    preview: str
+    channel: str
+    direction: Direction
+    staff_reply: bool = False
+
+
 def conversation_touch(*, conversation: Conversation, message: Message) -> None:
     """Fold a new message into its conversation's inbox summary (activity time, preview, unread)."""
-    fields: dict[str, object] = {
-        "last_activity_at": Greatest("last_activity_at", message.created_at),
-        "last_message_preview": preview_for(message),
-        "last_message_channel": message.channel,
-    }
-    if message.direction == Direction.INBOUND:
-        fields["last_inbound_at"] = message.created_at
-        # A constituent writing again wakes a snoozed or pending thread.
-        if conversation.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
-            fields["status"] = ConversationStatus.OPEN
-            fields["snoozed_until"] = None
-    elif (
-        message.direction == Direction.OUTBOUND
-        and message.sent_by_id
-        and conversation.first_response_at is None
-    ):
-        fields["first_response_at"] = message.created_at
-    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    touch = Touch(
+        at=message.created_at,
+        preview=preview_for(message),
+        channel=message.channel,
+        direction=Direction(message.direction),
+        staff_reply=bool(message.sent_by_id),
+    )
+    conversation_touch_where("id = %s", [conversation.pk], touch)
+
+
+def conversation_touch_where(where: str, where_params: list[Any], touch: Touch) -> int | None:
+    """Fold a message into the summary of the conversation matching ``where``; its id, or None if none did.
+
+    One UPDATE, so the intake can find, lock and touch the constituent's open thread in a single statement.
+    Activity time only moves forward. A constituent writing again wakes a snoozed or pending thread; the
+    first staff reply sets the first-response time. ``where`` is trusted SQL written in this code base.
+    """
+    inbound = touch.direction == Direction.INBOUND
+    first_response = touch.direction == Direction.OUTBOUND and touch.staff_reply
+    wakes = [ConversationStatus.SNOOZED, ConversationStatus.PENDING]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TOUCH_SQL + where + " RETURNING id",
+            [
+                touch.at,
+                touch.preview,
+                touch.channel,
+                inbound,
+                touch.at,
+                inbound,
+                wakes,
+                ConversationStatus.OPEN,
+                inbound,
+                wakes,
+                first_response,
+                touch.at,
+                *where_params,
+            ],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row is not None else None
+
+
+_TOUCH_SQL = (
+    f"UPDATE {_TABLE} SET "  # noqa: S608
+    "last_activity_at = GREATEST(last_activity_at, %s), "
+    "last_message_preview = %s, last_message_channel = %s, "
+    "last_inbound_at = CASE WHEN %s THEN %s ELSE last_inbound_at END, "
+    "status = CASE WHEN %s AND status = ANY(%s) THEN %s ELSE status END, "
+    "snoozed_until = CASE WHEN %s AND status = ANY(%s) THEN NULL ELSE snoozed_until END, "
+    "first_response_at = CASE WHEN %s AND first_response_at IS NULL THEN %s "
+    "ELSE first_response_at END WHERE "
+)

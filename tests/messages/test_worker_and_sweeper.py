@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from civicdesk import devstack
 from civicdesk.celery import app as celery_app
 from messages.models import Message, MessageStatus
+from messages.services.inbound_queue import NUDGE_KEY
 from messages.services.sweeper import sweep
 from tests.messages.twilio.webhook import SMS_PATH, fixture
 
@@ -42,6 +44,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
 def real_worker(*, purge: bool = True) -> Iterator[None]:
     if purge:  # drop tasks other tests left for ids that no longer exist
         celery_app.control.purge()
+        cache.delete(NUDGE_KEY)  # a purged drain's nudge would hold off the next one for a few seconds
     with start_worker(
         celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"
     ):

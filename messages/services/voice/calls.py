@@ -141,7 +141,7 @@ def _call_row(
         constituent = constituent_for_phone(office=office, phone=context.from_e164, hints=hints)
     else:
         # "Anonymous", "+266696687" and other withheld caller IDs: a thread of its own for each call.
-        constituent = constituent_create_anonymous(office=office)
+        constituent = constituent_create_anonymous(office_id=office.pk)
     conversation = conversation_for_inbound(constituent=constituent, at=at)
     row = Message(
         office=office,

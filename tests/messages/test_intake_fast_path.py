@@ -1,0 +1,201 @@
+"""The inbound-text hot path: few statements per webhook, batch processing, the coalesced worker nudge.
+
+docs/performance.md ("SMS ingest") measures why these matter; these tests pin the behaviour, not the speed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from constituents.models import Constituent, SmsConsent
+from constituents.services import LocationHints, constituent_ref_for_phone
+from messages.models import Conversation, ConversationStatus, Message
+from messages.services import inbound_queue
+from messages.services.processing import inbound_process_batch
+from offices.selectors import office_number_route_for, office_number_routes_clear
+from tests import factories
+from tests.messages.twilio.webhook import SMS_PATH, fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def _sid(n: int) -> str:
+    return f"SM{n:032x}"
+
+
+def _text(post_signed: Any, n: int, *, sender: str = "+14155550123", body: str = "Hello") -> Message:
+    response = post_signed(
+        SMS_PATH, fixture("sms_received__basic", MessageSid=_sid(n), From=sender, Body=body)
+    )
+    assert response.status_code == 200
+    return Message.objects.get(provider_sid=_sid(n))
+
+
+def _data_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "BEGIN", "COMMIT"))
+    ]
+
+
+def test_a_returning_constituents_text_costs_four_statements(
+    phone_number: Any, post_signed: Any, settings: Any
+) -> None:
+    settings.OFFICE_NUMBER_CACHE_SECONDS = 60  # as deployed: the number's route is cached per process
+    office_number_routes_clear()
+    first = _text(post_signed, 1)
+    with CaptureQueriesContext(connection) as queries:
+        second = _text(post_signed, 2)
+    # The Message.objects.get in _text is the test's own read; the webhook's statements come before it.
+    statements = _data_statements(queries)[:-1]
+    assert len(statements) == 4, statements  # SID check, constituent, thread UPDATE, message INSERT
+    office_number_routes_clear()
+    assert second.conversation_id == first.conversation_id
+    conversation = Conversation.objects.get(pk=first.conversation_id)
+    assert conversation.last_message_preview == "Hello"
+    assert conversation.last_inbound_at == second.created_at
+
+
+def test_a_text_reopens_a_recently_closed_thread_and_wakes_a_snoozed_one(
+    phone_number: Any, post_signed: Any
+) -> None:
+    first = _text(post_signed, 1)
+    Conversation.objects.filter(pk=first.conversation_id).update(
+        status=ConversationStatus.CLOSED, closed_at=timezone.now() - timedelta(hours=1)
+    )
+    second = _text(post_signed, 2)
+    assert second.conversation_id == first.conversation_id
+    assert Conversation.objects.get(pk=first.conversation_id).status == ConversationStatus.OPEN
+
+    Conversation.objects.filter(pk=first.conversation_id).update(
+        status=ConversationStatus.SNOOZED, snoozed_until=timezone.now() + timedelta(days=1)
+    )
+    _text(post_signed, 3)
+    woken = Conversation.objects.get(pk=first.conversation_id)
+    assert (woken.status, woken.snoozed_until) == (ConversationStatus.OPEN, None)
+
+
+def test_location_hints_fill_blanks_and_never_overwrite(office: Any) -> None:
+    hints = LocationHints(city="OAKLAND", state="CA", zip_code="94607")
+    ref = constituent_ref_for_phone(office_id=office.pk, phone="+15105550100", hints=hints)
+    assert ref.created
+    Constituent.objects.filter(pk=ref.id).update(carrier_city="BERKELEY", carrier_zip="")
+    again = constituent_ref_for_phone(
+        office_id=office.pk, phone="+15105550100", hints=LocationHints(city="FRESNO", zip_code="93650")
+    )
+    assert (again.id, again.created) == (ref.id, False)
+    row = Constituent.objects.get(pk=ref.id)
+    assert (row.carrier_city, row.carrier_state, row.carrier_zip) == ("BERKELEY", "CA", "93650")
+
+
+def test_the_same_phone_in_two_offices_is_two_constituents(office: Any) -> None:
+    other = factories.OfficeFactory.create(slug="beta")
+    a = constituent_ref_for_phone(office_id=office.pk, phone="+15105550100")
+    b = constituent_ref_for_phone(office_id=other.pk, phone="+15105550100")
+    assert a.id != b.id
+    assert Constituent.objects.get(pk=b.id).office_id == other.pk
+
+
+def test_batch_marks_plain_texts_and_fully_processes_the_others(phone_number: Any, post_signed: Any) -> None:
+    office = phone_number.office
+    office.sms_auto_ack_text = "Thanks for writing."
+    office.save()
+    first = _text(post_signed, 1, body="Please vote no")  # first of its thread: the ack is due
+    Conversation.objects.filter(pk=first.conversation_id).update(auto_ack_sent_at=timezone.now())
+    plain = _text(post_signed, 2, body="Also, fix the bridge")  # acked thread, no keyword: nothing to do
+    stop = _text(post_signed, 3, body=" stop ")  # keyword: consent changes
+    newcomer = _text(post_signed, 4, sender="+14155550199", body="Hi")  # new thread: ack due
+
+    processed = inbound_process_batch(message_ids=[first.pk, plain.pk, stop.pk, newcomer.pk])
+
+    assert processed == 4
+    assert not Message.objects.filter(direction="inbound", processed_at__isnull=True).exists()
+    assert Constituent.objects.get(pk=stop.conversation.constituent_id).sms_consent == SmsConsent.OPTED_OUT
+    # The first thread was marked acked before processing, so only the newcomer is acknowledged.
+    acks = Message.objects.filter(direction="outbound").values_list("conversation_id", "body")
+    assert list(acks) == [(newcomer.conversation_id, "Thanks for writing.")]
+    assert inbound_process_batch(message_ids=[first.pk, plain.pk]) == 0  # already done: nothing again
+
+
+def test_a_failing_message_is_left_pending_and_does_not_hold_up_the_batch(
+    phone_number: Any, post_signed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = _text(post_signed, 1, body="HELP")  # a keyword: goes through inbound_process
+    fine = _text(post_signed, 2, body="hello")
+
+    def explode(*, message_id: int) -> bool:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("messages.services.processing.inbound_process", explode)
+    assert inbound_process_batch(message_ids=[broken.pk, fine.pk]) == 1
+    assert Message.objects.get(pk=broken.pk).processed_at is None  # the sweeper retries it
+    assert Message.objects.get(pk=fine.pk).processed_at is not None
+
+
+def test_drain_processes_everything_pending_across_batches(phone_number: Any, post_signed: Any) -> None:
+    texts = [_text(post_signed, n, sender=f"+1415555{n:04d}") for n in range(1, 8)]
+    assert inbound_queue.inbound_drain(batch_size=3) == len(texts)
+    assert not Message.objects.filter(direction="inbound", processed_at__isnull=True).exists()
+    assert inbound_queue.inbound_drain(batch_size=3) == 0
+
+
+def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    published: list[str] = []
+    monkeypatch.setattr(
+        inbound_queue, "enqueue", lambda task, *args, **kw: published.append(task.name) or True
+    )
+    cache.delete(inbound_queue.NUDGE_KEY)
+    assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
+    assert published == ["messages.tasks.inbound_drain"]
+    # The drain clears the key first, so a text committed while it runs nudges a successor.
+    inbound_queue.inbound_drain()
+    assert inbound_queue.inbound_nudge() is True
+    assert len(published) == 2
+    cache.delete(inbound_queue.NUDGE_KEY)
+
+
+def test_a_failed_publish_clears_the_nudge_so_the_next_text_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache.delete(inbound_queue.NUDGE_KEY)
+    monkeypatch.setattr(inbound_queue, "enqueue", lambda *args, **kw: False)  # broker down
+    assert inbound_queue.inbound_nudge() is False
+    assert cache.get(inbound_queue.NUDGE_KEY) is None
+
+
+def test_a_nudge_never_raises_when_the_cache_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("redis down")
+
+    monkeypatch.setattr(inbound_queue.cache, "add", down)
+    assert inbound_queue.inbound_nudge() is False
+
+
+def test_number_routes_are_cached_for_their_ttl(phone_number: Any, settings: Any) -> None:
+    settings.OFFICE_NUMBER_CACHE_SECONDS = 60
+    office_number_routes_clear()
+    try:
+        route = office_number_route_for(e164=phone_number.e164)
+        assert route is not None
+        assert route.office_id == phone_number.office_id
+        assert office_number_route_for(e164="+14155559999") is None
+        other = factories.OfficeFactory.create(slug="beta")
+        phone_number.office = other
+        phone_number.save()
+        factories.PhoneNumberFactory.create(office=other, e164="+14155559999")
+        with CaptureQueriesContext(connection) as queries:
+            assert office_number_route_for(e164=phone_number.e164) == route  # cached: no query
+            assert office_number_route_for(e164="+14155559999") is None  # unknown numbers too
+        assert len(queries) == 0
+        office_number_routes_clear()  # as if the TTL had passed
+        moved = office_number_route_for(e164=phone_number.e164)
+        assert moved is not None
+        assert moved.office_id == other.pk
+    finally:
+        office_number_routes_clear()
