@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
+from psycopg import sql
 
 
 @cache
@@ -44,3 +45,65 @@ def insert_params(instance: Model) -> list[Any]:
     return [
         f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in insert_fields(type(instance))
     ]
+
+
+def insert_select_sql(
+    model: type[Model],
+    *,
+    prefix: str,
+    given: tuple[str, ...],
+    source: str = "",
+    computed: tuple[tuple[str, str], ...] = (),
+    conflict: str = "",
+    returning: str = "id",
+) -> str:
+    """``INSERT INTO <table> (<every column>) SELECT … <source> <conflict> RETURNING …``, for a hot path.
+
+    The form a data-modifying CTE needs. ``source`` is ``FROM``/``WHERE`` SQL that decides whether (and
+    from which row) to insert; ``computed`` maps a column to an SQL expression over ``source`` (e.g. an id
+    returned by an earlier CTE). The fields named in ``given`` (attnames) are parameters
+    ``%(<prefix>_<attname>)s``, filled by :func:`insert_values`; every other field is written as the SQL
+    literal of its model default, rendered once (``now()`` for ``auto_now``/``auto_now_add``), so a call
+    prepares and sends only what varies. A field with a callable default must be given. Everything but the
+    parameters is trusted SQL written in this code base. Call it only where a connection can be opened.
+    """
+    quote = connection.ops.quote_name
+    expressions = dict(computed)
+    fields = insert_fields(model)
+    values = []
+    for f in fields:
+        if f.column in expressions:
+            values.append(expressions[f.column])
+        elif f.attname in given:
+            values.append(f"%({prefix}_{f.attname})s")
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            values.append("now()")
+        elif f.has_default() and callable(f.default):
+            raise ValueError(f"{model.__name__}.{f.attname} has a callable default: pass it in `given`")
+        else:
+            values.append(_literal(f.get_db_prep_save(f.get_default(), connection)))
+    columns = ", ".join(quote(f.column) for f in fields)
+    table = quote(model._meta.db_table)
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} {source} {conflict} "
+        f"RETURNING {returning}"
+    )
+
+
+def insert_values(model: type[Model], *, prefix: str, **values: Any) -> dict[str, Any]:
+    """The parameters of an :func:`insert_select_sql` statement, prepared as the ORM prepares them."""
+    fields = _fields_by_attname(model)
+    return {
+        f"{prefix}_{name}": fields[name].get_db_prep_save(value, connection) for name, value in values.items()
+    }
+
+
+@cache
+def _fields_by_attname(model: type[Model]) -> dict[str, Field[Any, Any]]:
+    return {f.attname: f for f in insert_fields(model)}
+
+
+def _literal(value: Any) -> str:
+    """``value`` as an SQL literal, by psycopg's own adapters (quoting, casts, JSON)."""
+    connection.ensure_connection()
+    return sql.Literal(value).as_string(connection.connection)

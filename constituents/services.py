@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -44,39 +45,64 @@ def constituent_ref_for_phone(
     if not phone:
         raise ValueError("constituent_ref_for_phone needs an E.164 phone; use constituent_create_anonymous")
     hints = hints or LocationHints()
-    wanted = (hints.city[:100], hints.state[:2], hints.zip_code[:10])
-    new = Constituent(
-        office_id=office_id,
-        phone=phone,
-        carrier_city=wanted[0],
-        carrier_state=wanted[1],
-        carrier_zip=wanted[2],
-    )
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(), [*insert_params(new), office_id, phone])
+        cursor.execute(
+            _upsert_sql(), [*insert_params(constituent_new(office_id, phone, hints)), office_id, phone]
+        )
         row = cursor.fetchone()
         if row is None:  # lost the race for a new number: the winner has committed by now
             cursor.execute(_select_sql(), [office_id, phone])
             row = cursor.fetchone()
         if row is None:
             raise Constituent.DoesNotExist(f"constituent {phone} of office {office_id} vanished mid-insert")
-        pk, created, *current = row
-        fills = {
-            field: value
-            for field, value, have in zip(_HINT_FIELDS, wanted, current, strict=True)
-            if value and not have
-        }
-        if fills and not created:
-            Constituent.objects.filter(pk=pk).update(**fills, updated_at=timezone.now())
+    pk, created, *current = row
+    if not created:
+        constituent_hints_fill(constituent_id=pk, hints=hints, current=tuple(current))
     return ConstituentRef(id=pk, created=created)
 
 
-_HINT_FIELDS = ("carrier_city", "carrier_state", "carrier_zip")
+def constituent_new(office_id: int, phone: str, hints: LocationHints) -> Constituent:
+    """An unsaved constituent for a first text or call from ``phone``, with the carrier's location hints."""
+    return Constituent(**constituent_new_values(office_id, phone, hints))
+
+
+def constituent_new_values(office_id: int, phone: str, hints: LocationHints) -> dict[str, Any]:
+    """The fields :func:`constituent_new` sets (the rest are the model's defaults)."""
+    city, state, zip_code = _hint_values(hints)
+    return {
+        "office_id": office_id,
+        "phone": phone,
+        "carrier_city": city,
+        "carrier_state": state,
+        "carrier_zip": zip_code,
+    }
+
+
+def _hint_values(hints: LocationHints) -> tuple[str, str, str]:
+    return hints.city[:100], hints.state[:2], hints.zip_code[:10]
+
+
+# The carrier's idea of where a number is, kept as hints; in this order in the upsert statements.
+HINT_FIELDS = ("carrier_city", "carrier_state", "carrier_zip")
+
+
+def constituent_hints_fill(*, constituent_id: int, hints: LocationHints, current: tuple[str, ...]) -> None:
+    """Fill the constituent's blank carrier fields (``current``, in HINT_FIELDS order) from ``hints``.
+
+    A query only when there is a blank to fill; staff data and earlier hints are never overwritten.
+    """
+    fills = {
+        field: value
+        for field, value, have in zip(HINT_FIELDS, _hint_values(hints), current, strict=True)
+        if value and not have
+    }
+    if fills:
+        Constituent.objects.filter(pk=constituent_id).update(**fills, updated_at=timezone.now())
 
 
 @cache
 def _select_sql() -> str:
-    columns = ", ".join(_HINT_FIELDS)
+    columns = ", ".join(HINT_FIELDS)
     return (
         f"SELECT id, false, {columns} FROM {Constituent._meta.db_table} WHERE office_id = %s AND phone = %s"  # noqa: S608
     )
@@ -88,7 +114,7 @@ def _upsert_sql() -> str:
     insert = insert_sql(
         Constituent,
         conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
-        returning=f"id, true, {', '.join(_HINT_FIELDS)}",
+        returning=f"id, true, {', '.join(HINT_FIELDS)}",
     )
     return f"WITH inserted AS ({insert}) SELECT * FROM inserted UNION ALL ({_select_sql()}) LIMIT 1"  # noqa: S608
 

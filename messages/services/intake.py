@@ -1,17 +1,18 @@
 """Inbound texts: verify → persist → acknowledge. No network I/O happens here; follow-up work is queued.
 
-This is the hottest path in civicdesk (every text, at hundreds per second on a call-in day), so the common
-case, a returning constituent with an open thread, is four hand-written statements in one transaction:
+This is the hottest path in civicdesk (every text, at hundreds per second on a call-in day). The common
+case, a plain text from a constituent with an open thread, is ONE statement, its own transaction
+(:func:`_fast_sql`): it checks the SID, upserts the constituent, locks the open thread, inserts the message
+``ON CONFLICT (provider_sid) DO NOTHING`` and folds it into the thread's inbox summary only if it was
+inserted. Everything else (a new or reopened thread, MMS media, senders with no E.164 number, a lost race)
+takes :func:`_receive`, one ordinary transaction of a few statements. Nothing is ever half-written: the
+fast statement either stores the message with its thread summary or changes nothing but, at most, a new
+constituent row, which the slow path then finds.
 
-1. the duplicate check on the provider SID;
-2. the constituent upsert (``constituents.services.constituent_ref_for_phone``);
-3. one UPDATE that finds, locks and touches the constituent's unclosed thread;
-4. the message INSERT, ``ON CONFLICT (provider_sid) DO NOTHING``.
-
-A new or reopened thread, MMS media and anonymous senders take a few statements more. Processing (keywords,
-consent, auto-replies, media download) happens in a worker: the committed row with ``processed_at`` NULL is
-the record of that work, and the worker is woken by a coalesced nudge (``messages.services.inbound_queue``).
-docs/architecture.md ("Inbound texts") explains the choices and docs/performance.md measures them.
+Processing (keywords, consent, auto-replies, media download) happens in a worker: the committed row with
+``processed_at`` NULL is the record of that work, and a coalesced nudge wakes the worker
+(``messages.services.inbound_queue``). docs/architecture.md ("Inbound texts") explains the choices and
+docs/performance.md ("SMS ingest") measures them.
 """
 
 from __future__ import annotations
@@ -19,19 +20,30 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from civicdesk.rawsql import insert_params, insert_sql
-from constituents.services import LocationHints, constituent_create_anonymous, constituent_ref_for_phone
-from messages.models import Channel, Direction, Media, Message, MessageStatus
+from civicdesk.rawsql import insert_params, insert_select_sql, insert_sql, insert_values
+from constituents.models import Constituent
+from constituents.services import (
+    HINT_FIELDS,
+    LocationHints,
+    constituent_create_anonymous,
+    constituent_hints_fill,
+    constituent_new_values,
+    constituent_ref_for_phone,
+)
+from messages.models import Channel, Conversation, Direction, Media, Message, MessageStatus
 from messages.services.inbound_queue import inbound_nudge_on_commit
 from messages.services.threading import (
+    TOUCH_SQL,
     Touch,
     conversation_id_for_inbound,
     conversation_touch_where,
-    preview_for,
+    preview_text,
+    touch_params,
 )
 from messages.twilio.payloads import InboundSms
 from offices.selectors import office_number_route_for
@@ -57,8 +69,24 @@ class _LostRace(Exception):
 
 def message_receive(*, sms: InboundSms) -> IntakeResult:
     """Store an inbound text once and thread it; its processing is queued on commit. Idempotent on its SID."""
+    route = office_number_route_for(e164=sms.to_e164) if sms.to_e164 else None
+    if route is None:
+        existing = _message_id_for_sid(sms.message_sid)  # e.g. a number released after it was used
+        if existing is not None:
+            return IntakeResult(existing, created=False)
+        logger.warning(
+            "inbound SMS %s to unknown number %r: acknowledged, not stored", sms.message_sid, sms.to_raw
+        )
+        return IntakeResult(None, created=False, reason="unknown_number")
+
+    office_id = route.office_id
+    values = _message_values(sms, office_id=office_id)
+    if sms.from_e164 and not sms.media:
+        result = _receive_fast(sms, values, office_id=office_id, phone=sms.from_e164)
+        if result is not None:
+            return result
     try:
-        return _receive(sms)
+        return _receive(sms, values, office_id=office_id)
     except _LostRace:
         winner = _message_id_for_sid(sms.message_sid)
         if winner is None:  # the conflict was not the race we expected
@@ -66,66 +94,91 @@ def message_receive(*, sms: InboundSms) -> IntakeResult:
         return IntakeResult(winner, created=False)
 
 
-@transaction.atomic
-def _receive(sms: InboundSms) -> IntakeResult:
-    existing = _message_id_for_sid(sms.message_sid)
-    if existing is not None:
-        return IntakeResult(existing, created=False)
-
-    route = office_number_route_for(e164=sms.to_e164) if sms.to_e164 else None
-    if route is None:
-        logger.warning(
-            "inbound SMS %s to unknown number %r: acknowledged, not stored", sms.message_sid, sms.to_raw
-        )
-        return IntakeResult(None, created=False, reason="unknown_number")
-
-    office_id = route.office_id
-    now = timezone.now()
-    channel = Channel.MMS if sms.media else Channel.SMS
-    message = Message(
-        office_id=office_id,
-        direction=Direction.INBOUND,
-        channel=channel,
-        body=sms.body,
-        provider_sid=sms.message_sid,
-        status=MessageStatus.RECEIVED,
-        from_number=sms.from_raw[:32],
-        to_number=sms.to_raw[:32],
-        created_at=now,
-        details={
+def _message_values(sms: InboundSms, *, office_id: int) -> dict[str, Any]:
+    """The new message's fields; the others keep the model's defaults. Both paths insert exactly these."""
+    return {
+        "office_id": office_id,
+        "direction": Direction.INBOUND,
+        "channel": Channel.MMS if sms.media else Channel.SMS,
+        "body": sms.body,
+        "provider_sid": sms.message_sid,
+        "status": MessageStatus.RECEIVED,
+        "from_number": sms.from_raw[:32],
+        "to_number": sms.to_raw[:32],
+        "created_at": timezone.now(),
+        "details": {
             "opt_out_type": sms.opt_out_type or "",
             "num_media_declared": sms.num_media,
             "messaging_service_sid": sms.messaging_service_sid,
             "account_sid": sms.account_sid,
         },
-    )
-    touch = Touch(at=now, preview=preview_for(message), channel=channel, direction=Direction.INBOUND)
+    }
 
+
+def _touch(values: dict[str, Any]) -> Touch:
+    return Touch(
+        at=values["created_at"],
+        preview=preview_text(values["body"], values["channel"]),
+        channel=values["channel"],
+        direction=Direction.INBOUND,
+    )
+
+
+def _hints(sms: InboundSms) -> LocationHints:
+    return LocationHints(city=sms.from_city, state=sms.from_state, zip_code=sms.from_zip)
+
+
+def _receive_fast(
+    sms: InboundSms, values: dict[str, Any], *, office_id: int, phone: str
+) -> IntakeResult | None:
+    """The one-statement path. None if the text needs the slow path; then nothing was stored but, at most,
+    a new constituent."""
+    hints = _hints(sms)
+    params: dict[str, Any] = {
+        "sid": sms.message_sid,
+        "office_id": office_id,
+        "phone": phone,
+        **insert_values(Constituent, prefix="c", **constituent_new_values(office_id, phone, hints)),
+        **insert_values(Message, prefix="m", **values),
+        **touch_params(_touch(values)),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_fast_sql(tuple(values)), params)
+        duplicate_of, message_id, constituent_id, created, *carrier = cursor.fetchone()
+    if duplicate_of is not None:
+        return IntakeResult(duplicate_of, created=False)
+    if constituent_id is not None and not created:
+        constituent_hints_fill(constituent_id=constituent_id, hints=hints, current=tuple(carrier))
+    if message_id is None:
+        return None
+    inbound_nudge_on_commit()
+    return IntakeResult(message_id, created=True)
+
+
+@transaction.atomic
+def _receive(sms: InboundSms, values: dict[str, Any], *, office_id: int) -> IntakeResult:
+    """A new or reopened thread, media, a sender with no E.164 number: one transaction, a few statements."""
+    existing = _message_id_for_sid(sms.message_sid)
+    if existing is not None:
+        return IntakeResult(existing, created=False)
     if sms.from_e164:
-        hints = LocationHints(city=sms.from_city, state=sms.from_state, zip_code=sms.from_zip)
-        constituent_id = constituent_ref_for_phone(office_id=office_id, phone=sms.from_e164, hints=hints).id
-        # The common case in one statement: the constituent's unclosed thread, locked and touched.
-        conversation_id = conversation_touch_where(
-            "constituent_id = %s AND status <> 'closed'", [constituent_id], touch
-        )
+        ref = constituent_ref_for_phone(office_id=office_id, phone=sms.from_e164, hints=_hints(sms))
+        constituent_id = ref.id
     else:
         # Short codes, alphanumeric senders and "Anonymous" have no E.164 form; keep the raw sender on the
         # message and give the thread a constituent staff can fill in.
         constituent_id = constituent_create_anonymous(office_id=office_id).pk
-        conversation_id = None
-    if conversation_id is None:
-        conversation_id = conversation_id_for_inbound(
-            office_id=office_id, constituent_id=constituent_id, at=now
-        )
-        conversation_touch_where("id = %s", [conversation_id], touch)
-
-    message.conversation_id = conversation_id
+    conversation_id = conversation_id_for_inbound(
+        office_id=office_id, constituent_id=constituent_id, at=values["created_at"]
+    )
+    message = Message(conversation_id=conversation_id, **values)
     with connection.cursor() as cursor:
         cursor.execute(_message_insert_sql(), insert_params(message))
         row = cursor.fetchone()
     if row is None:
         raise _LostRace
     message.pk = row[0]
+    conversation_touch_where("id = %(id)s", {"id": conversation_id}, _touch(values))
 
     if sms.media:
         Media.objects.bulk_create(
@@ -152,3 +205,46 @@ def _message_id_for_sid(sid: str) -> int | None:
 @cache
 def _message_insert_sql() -> str:
     return insert_sql(Message, conflict="ON CONFLICT (provider_sid) DO NOTHING")
+
+
+@cache
+def _fast_sql(message_fields: tuple[str, ...]) -> str:
+    """One statement: SID check, constituent upsert, thread lock, message insert, thread summary.
+
+    Each step after the first runs only if the one before allows it: nothing is inserted for a known SID;
+    a message is inserted only into an unclosed thread; the thread is touched only if the message was
+    inserted (a parallel copy of the same webhook that lost the race on the SID changes nothing).
+    """
+    hints = ", ".join(HINT_FIELDS)
+    new_constituent = insert_select_sql(
+        Constituent,
+        prefix="c",
+        given=("office_id", "phone", *HINT_FIELDS),
+        source="WHERE NOT EXISTS (SELECT 1 FROM dup)",
+        # The partial unique index "constituent_phone_unique_per_office".
+        conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
+        returning=f"id, true, {hints}",
+    )
+    new_message = insert_select_sql(
+        Message,
+        prefix="m",
+        given=message_fields,
+        source="FROM thread WHERE NOT EXISTS (SELECT 1 FROM dup)",
+        computed=(("conversation_id", "thread.id"),),
+        conflict="ON CONFLICT (provider_sid) DO NOTHING",
+        returning="id, conversation_id",
+    )
+    messages, constituents = Message._meta.db_table, Constituent._meta.db_table
+    conversations = Conversation._meta.db_table
+    return (
+        f"WITH dup AS (SELECT id FROM {messages} WHERE provider_sid = %(sid)s), "  # noqa: S608
+        f"new_constituent AS ({new_constituent}), "
+        f"constituent AS (SELECT * FROM new_constituent UNION ALL SELECT id, false, {hints} "
+        f"FROM {constituents} WHERE office_id = %(office_id)s AND phone = %(phone)s LIMIT 1), "
+        f"thread AS (SELECT id FROM {conversations} WHERE constituent_id = (SELECT id FROM constituent) "
+        "AND status <> 'closed' FOR UPDATE), "
+        f"new_message AS ({new_message}), "
+        f"touched AS ({TOUCH_SQL} WHERE id = (SELECT conversation_id FROM new_message) RETURNING id) "
+        "SELECT (SELECT id FROM dup), (SELECT id FROM new_message), c.* "
+        "FROM (SELECT 1) AS one LEFT JOIN constituent AS c ON true"
+    )

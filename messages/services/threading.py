@@ -82,14 +82,19 @@ def _insert_sql() -> str:
 
 
 def preview_for(message: Message) -> str:
-    if message.body:
-        text = " ".join(message.body.split())
+    return preview_text(message.body, message.channel)
+
+
+def preview_text(body: str, channel: str) -> str:
+    """The inbox preview of a message: its body on one line, or what it is if it has none."""
+    if body:
+        text = " ".join(body.split())
     else:
         text = {
             Channel.MMS: "[picture]",
             Channel.CALL: "[call]",
             Channel.VOICEMAIL: "[voicemail]",
-        }.get(Channel(message.channel), "")
+        }.get(Channel(channel), "")
     return text[:PREVIEW_LENGTH]
 
 
@@ -113,49 +118,45 @@ def conversation_touch(*, conversation: Conversation, message: Message) -> None:
         direction=Direction(message.direction),
         staff_reply=bool(message.sent_by_id),
     )
-    conversation_touch_where("id = %s", [conversation.pk], touch)
+    conversation_touch_where("id = %(id)s", {"id": conversation.pk}, touch)
 
 
-def conversation_touch_where(where: str, where_params: list[Any], touch: Touch) -> int | None:
+def conversation_touch_where(where: str, where_params: dict[str, Any], touch: Touch) -> int | None:
     """Fold a message into the summary of the conversation matching ``where``; its id, or None if none did.
 
-    One UPDATE, so the intake can find, lock and touch the constituent's open thread in a single statement.
-    Activity time only moves forward. A constituent writing again wakes a snoozed or pending thread; the
-    first staff reply sets the first-response time. ``where`` is trusted SQL written in this code base.
+    One UPDATE. Activity time only moves forward. A constituent writing again wakes a snoozed or pending
+    thread; the first staff reply sets the first-response time. ``where`` is trusted SQL written in this code
+    base, with ``%(name)s`` placeholders for ``where_params``.
     """
-    inbound = touch.direction == Direction.INBOUND
-    first_response = touch.direction == Direction.OUTBOUND and touch.staff_reply
-    wakes = [ConversationStatus.SNOOZED, ConversationStatus.PENDING]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _TOUCH_SQL + where + " RETURNING id",
-            [
-                touch.at,
-                touch.preview,
-                touch.channel,
-                inbound,
-                touch.at,
-                inbound,
-                wakes,
-                ConversationStatus.OPEN,
-                inbound,
-                wakes,
-                first_response,
-                touch.at,
-                *where_params,
-            ],
-        )
+        cursor.execute(f"{TOUCH_SQL} WHERE {where} RETURNING id", {**touch_params(touch), **where_params})
         row = cursor.fetchone()
     return int(row[0]) if row is not None else None
 
 
-_TOUCH_SQL = (
+def touch_params(touch: Touch) -> dict[str, Any]:
+    """The parameters of :data:`TOUCH_SQL` (all named ``touch_*``)."""
+    return {
+        "touch_at": touch.at,
+        "touch_preview": touch.preview,
+        "touch_channel": touch.channel,
+        "touch_inbound": touch.direction == Direction.INBOUND,
+        "touch_first_response": touch.direction == Direction.OUTBOUND and touch.staff_reply,
+        "touch_wakes": [ConversationStatus.SNOOZED, ConversationStatus.PENDING],
+        "touch_open": ConversationStatus.OPEN,
+    }
+
+
+# The UPDATE … SET of a touch, without its WHERE; the intake embeds it in its one-statement fast path.
+TOUCH_SQL = (
     f"UPDATE {_TABLE} SET "  # noqa: S608
-    "last_activity_at = GREATEST(last_activity_at, %s), "
-    "last_message_preview = %s, last_message_channel = %s, "
-    "last_inbound_at = CASE WHEN %s THEN %s ELSE last_inbound_at END, "
-    "status = CASE WHEN %s AND status = ANY(%s) THEN %s ELSE status END, "
-    "snoozed_until = CASE WHEN %s AND status = ANY(%s) THEN NULL ELSE snoozed_until END, "
-    "first_response_at = CASE WHEN %s AND first_response_at IS NULL THEN %s "
-    "ELSE first_response_at END WHERE "
+    "last_activity_at = GREATEST(last_activity_at, %(touch_at)s), "
+    "last_message_preview = %(touch_preview)s, last_message_channel = %(touch_channel)s, "
+    "last_inbound_at = CASE WHEN %(touch_inbound)s THEN %(touch_at)s ELSE last_inbound_at END, "
+    "status = CASE WHEN %(touch_inbound)s AND status = ANY(%(touch_wakes)s) THEN %(touch_open)s "
+    "ELSE status END, "
+    "snoozed_until = CASE WHEN %(touch_inbound)s AND status = ANY(%(touch_wakes)s) THEN NULL "
+    "ELSE snoozed_until END, "
+    "first_response_at = CASE WHEN %(touch_first_response)s AND first_response_at IS NULL "
+    "THEN %(touch_at)s ELSE first_response_at END"
 )

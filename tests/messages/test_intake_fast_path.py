@@ -46,7 +46,7 @@ def _data_statements(queries: CaptureQueriesContext) -> list[str]:
     ]
 
 
-def test_a_returning_constituents_text_costs_four_statements(
+def test_a_returning_constituents_text_is_one_statement(
     phone_number: Any, post_signed: Any, settings: Any
 ) -> None:
     settings.OFFICE_NUMBER_CACHE_SECONDS = 60  # as deployed: the number's route is cached per process
@@ -56,7 +56,7 @@ def test_a_returning_constituents_text_costs_four_statements(
         second = _text(post_signed, 2)
     # The Message.objects.get in _text is the test's own read; the webhook's statements come before it.
     statements = _data_statements(queries)[:-1]
-    assert len(statements) == 4, statements  # SID check, constituent, thread UPDATE, message INSERT
+    assert len(statements) == 1, statements  # SID check, constituent, thread, message and summary in one
     office_number_routes_clear()
     assert second.conversation_id == first.conversation_id
     conversation = Conversation.objects.get(pk=first.conversation_id)
@@ -149,9 +149,12 @@ def test_drain_processes_everything_pending_across_batches(phone_number: Any, po
 
 def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatch) -> None:
     published: list[str] = []
-    monkeypatch.setattr(
-        inbound_queue, "enqueue", lambda task, *args, **kw: published.append(task.name) or True
-    )
+
+    def enqueue(task: Any, *args: Any, **kwargs: Any) -> bool:
+        published.append(task.name)
+        return True
+
+    monkeypatch.setattr(inbound_queue, "enqueue", enqueue)
     cache.delete(inbound_queue.NUDGE_KEY)
     assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
     assert published == ["messages.tasks.inbound_drain"]
@@ -173,7 +176,7 @@ def test_a_nudge_never_raises_when_the_cache_is_down(monkeypatch: pytest.MonkeyP
     def down(*args: Any, **kwargs: Any) -> bool:
         raise ConnectionError("redis down")
 
-    monkeypatch.setattr(inbound_queue.cache, "add", down)
+    monkeypatch.setattr(inbound_queue, "_nudge_key_set", down)
     assert inbound_queue.inbound_nudge() is False
 
 
