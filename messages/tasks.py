@@ -101,3 +101,27 @@ def voicemail_recordings_expire() -> None:
 @shared_task(ignore_result=True)
 def voice_sweep() -> None:
     voice_services.voice_sweep()
+
+
+# --- Inbox: "snooze until" ends by itself (messages.services.triage) ----------------------------------------
+from messages.services import triage  # noqa: E402
+
+# Each batch is one transaction of at most SNOOZE_WAKE_BATCH rows; a run stops after SNOOZE_WAKE_MAX_BATCHES,
+# and the next beat tick carries on.
+SNOOZE_WAKE_BATCH = 1000
+SNOOZE_WAKE_MAX_BATCHES = 20
+
+
+@shared_task(ignore_result=True)
+def snoozed_conversations_wake() -> int:
+    """Reopen every office's conversations whose snooze has ended (Celery beat, SNOOZE_WAKE_INTERVAL_SECONDS).
+
+    Safe to overlap or repeat: the service locks due rows with SKIP LOCKED and only changes snoozed ones.
+    """
+    woken = 0
+    for _ in range(SNOOZE_WAKE_MAX_BATCHES):
+        batch = triage.snoozed_conversations_wake(limit=SNOOZE_WAKE_BATCH)
+        woken += batch
+        if batch < SNOOZE_WAKE_BATCH:
+            break
+    return woken

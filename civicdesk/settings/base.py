@@ -154,13 +154,25 @@ LOGGING = {
 }
 
 
+# Parallel query workers PostgreSQL may start per query on the app's connections (web, worker, commands).
+# 0: the app's queries are page-sized and gain nothing from them, and on a small server the workers compete
+# with the web processes for the cores (docs/deployment.md, "PostgreSQL").
+DATABASE_PARALLEL_WORKERS_PER_GATHER = env_int("DATABASE_PARALLEL_WORKERS_PER_GATHER", 0)
+
+
 def database_settings(url: str) -> dict[str, Any]:
-    """Django DATABASES['default'] from a URL, including unix-socket URLs (``?host=/socket/dir``)."""
+    """Django DATABASES['default'] from a URL, including unix-socket URLs (``?host=/socket/dir``).
+
+    Sets ``max_parallel_workers_per_gather`` through libpq's ``options``, ahead of any ``options`` the URL
+    gives, so an explicit ``-c max_parallel_workers_per_gather=…`` in the URL still wins."""
     config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     query = parse_qs(urlsplit(url).query)
     if "host" in query:  # libpq-style socket directory, as the embedded PostgreSQL hands out
         config["HOST"] = query["host"][0]
     config.setdefault("OPTIONS", {})
+    given = config["OPTIONS"].get("options", "")
+    parallel = f"-c max_parallel_workers_per_gather={DATABASE_PARALLEL_WORKERS_PER_GATHER}"
+    config["OPTIONS"]["options"] = f"{parallel} {given}".strip()
     return config
 
 
@@ -251,8 +263,20 @@ CELERY_BEAT_SCHEDULE["voice-sweep"] = {
     "schedule": float(SWEEPER_INTERVAL_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["voice-recording-retention"] = {
-    "task": "messages.tasks.voice_recordings_expire",
+    "task": "messages.tasks.voicemail_recordings_expire",
     "schedule": 3600.0,
 }
 # Seconds each process keeps an office's IVR menus, call-in campaign and hours (0: read them every time).
 VOICE_CONFIG_CACHE_SECONDS = env_int("VOICE_CONFIG_CACHE_SECONDS", 5)
+
+# --- Inbox --------------------------------------------------------------------------------------------
+# How often snoozed conversations whose "snooze until" has passed are reopened (Celery beat).
+SNOOZE_WAKE_INTERVAL_SECONDS = env_int("SNOOZE_WAKE_INTERVAL_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["snoozed-conversations-wake"] = {
+    "task": "messages.tasks.snoozed_conversations_wake",
+    "schedule": float(SNOOZE_WAKE_INTERVAL_SECONDS),
+    # A tick left queued while no worker runs is dropped: the next one does the same work.
+    "options": {"expires": float(SNOOZE_WAKE_INTERVAL_SECONDS)},
+}
+# How often open inbox and conversation pages poll for changes (messages.views.inbox.poll_seconds).
+INBOX_POLL_SECONDS = env_int("INBOX_POLL_SECONDS", 15)

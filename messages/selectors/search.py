@@ -3,15 +3,18 @@
 Every branch is served by an index, and every branch works on stock PostgreSQL (no pg_trgm):
 - bodies: ``Message.search_document`` (the stored ``to_tsvector('english', body)``, GIN
   ``message_search_document``) matched with ``websearch_to_tsquery``;
-- names: ``to_tsvector('simple', first_name || ' ' || last_name)`` with prefix terms (GIN
-  ``constituent_name_fts``);
-- phones: digits typed are matched against the *end* of the E.164 number, through a btree on
-  ``(office_id, reverse(phone) text_pattern_ops)``: "0123", "202-555-0123" and "+1 202 555 0123" all hit.
+- names: every word of the query must match the first or last name. A word of three or more characters
+  matches anywhere inside a name ("iver" finds Rivera), through the GIN index ``constituent_name_trigrams``
+  (constituents/search.py); a shorter word matches the start of a name word through
+  ``to_tsvector('simple', first_name || ' ' || last_name)`` (GIN ``constituent_name_fts``);
+- phones: when the query is only digits and phone punctuation, with at least three digits, the digits match
+  anywhere in the E.164 number (GIN ``constituent_phone_trigrams``): "5309", "8675", "(415) 867-5309" and
+  "+1 415 867 5309" all find +14158675309.
 
 User text never reaches SQL except as a bound parameter: the body branch hands it to ``websearch_to_tsquery``
-(which accepts any input without a syntax error), and the name branch builds its tsquery only from
-letter-and-digit words. NUL bytes (which PostgreSQL refuses in text) are dropped and the length is capped.
-docs/architecture.md ("Search") explains the choices, including why there is no trigram matching.
+(which accepts any input without a syntax error), and the name branch builds its tsquery and its LIKE
+patterns only from letter-and-digit words. NUL bytes (which PostgreSQL refuses in text) are dropped and the
+length is capped. docs/architecture.md ("Search") explains the choices.
 """
 
 from __future__ import annotations
@@ -19,20 +22,21 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Reverse
 
 from constituents.models import Constituent
+from constituents.search import MIN_FRAGMENT_LENGTH, name_contains, phone_contains
 from messages.models import SEARCH_CONFIG, Message
 from offices.models import Office
 
 MAX_QUERY_LENGTH = 200
 MAX_TERMS = 8
-MIN_PHONE_DIGITS = 4
+MIN_PHONE_DIGITS = MIN_FRAGMENT_LENGTH
 MAX_CONSTITUENT_MATCHES = 2000
 NAME_CONFIG = "simple"  # names are not English words: no stemming, no stop words
 # Letters and digits only (``\w`` minus underscore): safe to place in a raw tsquery.
@@ -65,34 +69,43 @@ def body_query(terms: SearchTerms) -> SearchQuery:
     return SearchQuery(terms.text, config=SEARCH_CONFIG, search_type="websearch")
 
 
-def name_query(terms: SearchTerms) -> SearchQuery:
-    # Prefix-match words of two or more characters ("riv" finds Rivera); a single letter matches exactly,
-    # because a one-letter prefix walks most of the GIN index.
-    raw = " & ".join(f"{w}:*" if len(w) > 1 else w for w in terms.words)
+def name_query(words: Sequence[str]) -> SearchQuery:
+    # Prefix-match words of two characters; a single letter matches exactly, because a one-letter prefix walks
+    # most of the GIN index. (Longer words are matched anywhere in the name: _name_condition.)
+    raw = " & ".join(f"{w}:*" if len(w) > 1 else w for w in words)
     return SearchQuery(raw, config=NAME_CONFIG, search_type="raw")
+
+
+def _name_condition(words: Sequence[str]) -> Q:
+    """Every word matches the first or last name: anywhere inside it from three characters on, else as the
+    start of a name word. (A name word's start is also a substring, so long words need no prefix test.)"""
+    short = [w for w in words if len(w) < MIN_FRAGMENT_LENGTH]
+    condition = Q(name_document=name_query(short)) if short else Q()
+    for word in words:
+        if len(word) >= MIN_FRAGMENT_LENGTH:
+            condition &= name_contains(word)
+    return condition
 
 
 def _matching_constituents(*, office: Office, terms: SearchTerms) -> QuerySet[Constituent] | None:
     conditions: list[Q] = []
     if terms.words:
-        conditions.append(Q(name_document=name_query(terms)))
+        conditions.append(_name_condition(terms.words))
     if terms.digits:
-        conditions.append(Q(reversed_phone__startswith=terms.digits[::-1]))
+        conditions.append(phone_contains(terms.digits))
     if not conditions:
         return None
     return (
         Constituent.objects.filter(office=office)
-        .annotate(
-            name_document=SearchVector("first_name", "last_name", config=NAME_CONFIG),
-            reversed_phone=Reverse("phone"),
-        )
+        .alias(name_document=SearchVector("first_name", "last_name", config=NAME_CONFIG))
         .filter(functools.reduce(operator.or_, conditions))
     )
 
 
 def search_constituent_ids(*, office: Office, terms: SearchTerms) -> list[int] | None:
     """Ids of the office's constituents whose name or phone matches: one query, through the name and phone
-    indexes. None when more than MAX_CONSTITUENT_MATCHES match (a one- or two-letter prefix, say).
+    indexes. None when more than MAX_CONSTITUENT_MATCHES match (a one- or two-letter prefix, or three digits
+    of an area code, say).
 
     Fetched first, rather than left as a subquery, because PostgreSQL underestimates what computing
     ``to_tsvector`` per row costs: given the subquery it walks recent conversations and tests each
