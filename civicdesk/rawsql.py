@@ -12,6 +12,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.db import connection
 from django.db.models import Field, Model
 from psycopg import sql
@@ -107,3 +109,37 @@ def _literal(value: Any) -> str:
     """``value`` as an SQL literal, by psycopg's own adapters (quoting, casts, JSON)."""
     connection.ensure_connection()
     return sql.Literal(value).as_string(connection.connection)
+
+
+class _PreparedCursor(psycopg.Cursor[Any]):
+    """A server-side-binding cursor that prepares every statement it runs (psycopg keeps up to
+    ``prepared_max`` per connection, and re-uses them by query text)."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def fetchone_prepared(query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run a hot statement as a server-side prepared statement on Django's connection; its first row.
+
+    Django sends every query as text with its parameters bound client-side, so PostgreSQL parses and plans
+    it each time. For the intake's one big statement that is more than half of its server CPU (planning
+    ~0.7 ms, execution ~0.6 ms), so it is prepared once per connection instead. The cursor goes through
+    Django's wrappers, so query logging, ``CaptureQueriesContext`` and error translation work as for any
+    query. Set ``DATABASE_PREPARED_STATEMENTS`` off behind a pooler that cannot keep prepared statements
+    (PgBouncer before 1.21 in transaction mode).
+    """
+    if settings.DATABASE_PREPARED_STATEMENTS:
+        connection.ensure_connection()
+        raw: Any = _PreparedCursor(connection.connection)  # django-stubs type these as Django's own wrapper
+        cursor = (
+            connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+        )
+    else:
+        cursor = connection.cursor()
+    with cursor:
+        cursor.execute(query, params)
+        row: tuple[Any, ...] | None = cursor.fetchone()
+    return row

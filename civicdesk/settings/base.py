@@ -158,6 +158,9 @@ LOGGING = {
 # 0: the app's queries are page-sized and gain nothing from them, and on a small server the workers compete
 # with the web processes for the cores (docs/deployment.md, "PostgreSQL").
 DATABASE_PARALLEL_WORKERS_PER_GATHER = env_int("DATABASE_PARALLEL_WORKERS_PER_GATHER", 0)
+# The webhook hot paths run as server-side prepared statements (civicdesk/rawsql.py). Turn off behind a
+# connection pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
 
 def database_settings(url: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from civicdesk.rawsql import insert_params, insert_select_sql, insert_sql, insert_values
+from civicdesk.rawsql import fetchone_prepared, insert_params, insert_select_sql, insert_sql, insert_values
 from constituents.models import Constituent
 from constituents.services import (
     HINT_FIELDS,
@@ -142,9 +142,10 @@ def _receive_fast(
         **insert_values(Message, prefix="m", **values),
         **touch_params(_touch(values)),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_fast_sql(tuple(values)), params)
-        duplicate_of, message_id, constituent_id, created, *carrier = cursor.fetchone()
+    row = fetchone_prepared(_fast_sql(tuple(values)), params)
+    if row is None:  # the statement always returns one row
+        raise RuntimeError("the intake statement returned no row")
+    duplicate_of, message_id, constituent_id, created, *carrier = row
     if duplicate_of is not None:
         return IntakeResult(duplicate_of, created=False)
     if constituent_id is not None and not created:
