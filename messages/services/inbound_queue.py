@@ -20,7 +20,6 @@ from django.core.cache import cache
 from django.db import transaction
 
 from civicdesk.queueing import enqueue
-from messages.models import Direction, Message
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +75,15 @@ def _redis_client() -> redis.Redis | None:
     )
 
 
-def inbound_drain(*, batch_size: int = 200, budget_seconds: float = 60.0) -> int:
+def inbound_drain(*, batch_size: int = 200, budget_seconds: float = 5.0) -> int:
     """Process every pending inbound text, oldest first, in batches. Returns how many were processed.
 
     Each message is visited once per drain (the scan moves forward by id), so a message whose processing
     fails is left pending for the sweeper instead of spinning here. After ``budget_seconds`` the drain
-    nudges a successor and returns, so one drain never holds a worker for long.
+    nudges a successor and returns: under a steady stream of texts it would otherwise never finish, and
+    the worker's other tasks (replies to send) would wait behind it.
     """
-    from messages.services.processing import inbound_process_batch
+    from messages.services.processing import inbound_process_pending
 
     try:
         cache.delete(NUDGE_KEY)
@@ -93,15 +93,11 @@ def inbound_drain(*, batch_size: int = 200, budget_seconds: float = 60.0) -> int
     after = 0
     done = 0
     while True:
-        ids = list(
-            Message.objects.filter(direction=Direction.INBOUND, processed_at__isnull=True, pk__gt=after)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        if not ids:
+        last, processed = inbound_process_pending(after=after, limit=batch_size)
+        done += processed
+        if last is None:
             return done
-        done += inbound_process_batch(message_ids=ids)
-        after = ids[-1]
+        after = last
         if time.monotonic() > deadline:
             inbound_nudge()
             return done

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from civicdesk.queueing import enqueue_on_commit
@@ -79,31 +80,46 @@ def inbound_process(*, message_id: int) -> bool:
 
 
 def inbound_process_batch(*, message_ids: list[int]) -> int:
-    """Process these inbound messages; returns how many this call processed.
+    """Process these inbound messages (those still pending); returns how many this call processed."""
+    _last, processed = _process_rows(_pending().filter(pk__in=message_ids))
+    return processed
 
-    Most texts need nothing but the mark: no keyword, no media, and no auto-acknowledgement due (the thread
-    has had its one, the office has none, or the constituent opted out). Those are recognised from one query
-    and marked with one UPDATE, which is what lets one worker keep up with hundreds of texts a second. The
-    rest go one by one through :func:`inbound_process`, in a transaction each. A message whose processing
-    raises is logged and left pending: the sweeper retries it, and it does not hold up the others.
+
+def inbound_process_pending(*, after: int = 0, limit: int = 200) -> tuple[int | None, int]:
+    """Process up to ``limit`` pending inbound messages with ids above ``after``, oldest first.
+
+    Returns (the last id looked at, or None if there was none; how many this call processed).
     """
-    rows = (
-        Message.objects.filter(pk__in=message_ids, direction="inbound", processed_at__isnull=True)
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "body",
-            "channel",
-            "to_number",
-            "details__opt_out_type",
-            "conversation__auto_ack_sent_at",
-            "conversation__constituent__sms_consent",
-            "office__sms_auto_ack_text",
-        )
+    return _process_rows(_pending().filter(pk__gt=after)[:limit])
+
+
+def _pending() -> QuerySet[Message]:
+    return Message.objects.filter(direction="inbound", processed_at__isnull=True).order_by("pk")
+
+
+def _process_rows(pending: QuerySet[Message]) -> tuple[int | None, int]:
+    """Most texts need nothing but the mark: no keyword, no media, and no auto-acknowledgement due (the
+    thread has had its one, the office has none, or the constituent opted out). Those are recognised from
+    the one query that reads the batch, and marked with one UPDATE, which is what lets one worker keep up
+    with hundreds of texts a second. The rest go one by one through :func:`inbound_process`, in a
+    transaction each. A message whose processing raises is logged and left pending: the sweeper retries
+    it, and it does not hold up the others.
+    """
+    rows = pending.values_list(
+        "pk",
+        "body",
+        "channel",
+        "to_number",
+        "details__opt_out_type",
+        "conversation__auto_ack_sent_at",
+        "conversation__constituent__sms_consent",
+        "office__sms_auto_ack_text",
     )
+    last: int | None = None
     trivial: list[int] = []
     involved: list[int] = []
     for pk, body, channel, to_number, opt_out_type, acked_at, consent, ack_text in rows:
+        last = pk
         route = office_number_route_for(e164=to_number)
         keyword = keyword_from_opt_out_type(opt_out_type or "") or classify_keyword(
             body, is_toll_free=route.is_toll_free if route is not None else False
@@ -123,7 +139,7 @@ def inbound_process_batch(*, message_ids: list[int]) -> int:
             done += inbound_process(message_id=pk)
         except Exception:
             logger.exception("processing inbound message %s failed; the sweeper will retry it", pk)
-    return done
+    return last, done
 
 
 def _auto_ack(conversation: Conversation, text: str) -> None:
