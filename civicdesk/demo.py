@@ -2,8 +2,9 @@
 
 ``demo_seed`` creates, in one transaction, the office "Office of Rep. Jordan Rivera" (slug ``demo``), its two
 numbers, five users, tags, queues, ~300 constituents and ~2,000 messages in ~600 conversations spread over
-the last 60 days. It lives in ``civicdesk`` because it writes to every app (offices, constituents,
-messages), which no single app may import.
+the last 60 days, and its voice hotline (an English and a Spanish IVR menu, and a call-in campaign that is
+switched off: ``civicdesk.demo_voice``). It lives in ``civicdesk`` because it writes to every app (offices,
+constituents, messages), which no single app may import.
 
 The demo users share one published password (:data:`DEMO_PASSWORD`). That is why the seed refuses to run
 unless ``settings.DEMO_MODE`` is true: a deployment must never gain logins whose password is in the README.
@@ -30,8 +31,10 @@ from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 from faker import Faker
 
+from civicdesk.demo_voice import demo_voice_ensure
 from constituents.models import ConsentEvent, ConsentSource, Constituent, SmsConsent
 from messages.models import (
+    CallInCampaign,
     Channel,
     Conversation,
     ConversationStatus,
@@ -48,6 +51,7 @@ from messages.models import (
 )
 from messages.segments import segment_info
 from messages.services.threading import preview_for
+from offices.ivr import IvrOption
 from offices.models import Membership, NumberType, Office, OfficeHours, OfficePhoneNumber, Role, Weekday
 
 if TYPE_CHECKING:
@@ -125,9 +129,13 @@ def demo_seed(*, reset: bool = False, now: datetime | None = None) -> SeedResult
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
         if reset:
             _delete_demo()
-        elif demo_office_exists():
-            return SeedResult(created=False, seconds=time.perf_counter() - began)
-        counts = _Seeder(now=now or timezone.now()).run()
+        elif (office := Office.objects.filter(slug=DEMO_OFFICE_SLUG).first()) is not None:
+            # A demo seeded before the voice hotline existed gains it; otherwise this writes nothing.
+            added = demo_voice_ensure(office=office)
+            return SeedResult(created=False, counts=added, seconds=time.perf_counter() - began)
+        seeder = _Seeder(now=now or timezone.now())
+        counts = seeder.run()
+        counts.update(demo_voice_ensure(office=seeder.office))
     return SeedResult(created=True, counts=counts, seconds=time.perf_counter() - began)
 
 
@@ -136,6 +144,10 @@ def _delete_demo() -> None:
     office = Office.objects.filter(slug=DEMO_OFFICE_SLUG).first()
     if office is not None:
         Conversation.objects.filter(office=office).delete()
+        # Campaigns PROTECT their tag, and language options the menu they switch to: both go before the
+        # office's cascade reaches tags and menus.
+        CallInCampaign.objects.filter(office=office).delete()
+        IvrOption.objects.filter(menu__office=office).delete()
         office.delete()
     get_user_model().objects.filter(username__in=[u.username for u in DEMO_USERS]).delete()
 

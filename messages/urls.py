@@ -31,5 +31,6 @@ urlpatterns += [
     path("voice/call-in/", voice.call_in_list, name="call-in-list"),
     path("voice/call-in/<int:pk>/", voice.call_in_detail, name="call-in-detail"),
     path("voice/call-in/<int:pk>/tally.json", voice.call_in_tally, name="call-in-tally"),
+    path("voice/call-in/<int:pk>/switch/", voice.call_in_switch, name="call-in-switch"),
     path("voice/simulator/", voice.call_simulator, name="voice-simulator"),
 ]

@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -138,9 +139,18 @@ class CallInCampaignForm(forms.ModelForm):
 @admin.register(CallInCampaign)
 class CallInCampaignAdmin(OfficeScopedAdmin):
     form = CallInCampaignForm
-    list_display = ["title", "office", "tag", "is_active", "created_at"]
+    list_display = ["title", "office", "tag", "is_active", "switched_by", "switched_at", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["title"]
+    readonly_fields = ["switched_by", "switched_at"]
+
+    def save_model(self, request: HttpRequest, obj: CallInCampaign, form: Any, change: bool) -> None:
+        # Staff usually switch campaigns from the call-in page (messages.services.voice_campaigns), which
+        # records who did it; switching here is recorded the same way.
+        if "is_active" in form.changed_data:
+            obj.switched_by_id = request.user.pk
+            obj.switched_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(CallInTally)

@@ -9,6 +9,7 @@ no query filters on (menu path, who answered, transcript state) lives in ``Messa
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -58,6 +59,11 @@ class CallInCampaign(models.Model):
         max_length=300, default="Thank you. Your position has been recorded. Goodbye."
     )
     is_active = models.BooleanField(default=False, help_text="At most one campaign per office is active.")
+    # Who last switched it on or off, and when (messages.services.voice_campaigns, or the admin).
+    switched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    switched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

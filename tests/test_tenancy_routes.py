@@ -162,6 +162,9 @@ OFFICE_SCOPED.update(
             lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/tally.json"]
         ),
         "messages:voice-simulator": _office_scoped(lambda w, b: ["voice/simulator/"]),
+        "messages:call-in-switch": _office_scoped(
+            lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/switch/"]
+        ),
     }
 )
 _VOICE_WEBHOOKS = [

@@ -81,7 +81,7 @@ class TallySummary:
 
 
 def call_in_campaigns(*, office: Office) -> QuerySet[CallInCampaign]:
-    return CallInCampaign.objects.filter(office=office).select_related("tag")
+    return CallInCampaign.objects.filter(office=office).select_related("tag", "switched_by")
 
 
 def call_in_campaign_get(*, office: Office, pk: int) -> CallInCampaign | None:
@@ -120,3 +120,57 @@ def issue_call_in_positions(*, office: Office, tag: Tag) -> dict[str, int]:
     a caller who called in to two campaigns on the issue counts in each)."""
     totals = CallInTally.objects.filter(office=office, campaign__tag=tag).aggregate(**_counts())
     return {key: value or 0 for key, value in totals.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class IssueCallInSummary:
+    """Call-in positions on one issue (tag) across its campaigns; each campaign counts a caller once."""
+
+    tag_id: int
+    name: str
+    color: str
+    campaigns: int
+    is_live: bool
+    support: int = 0
+    oppose: int = 0
+    support_in_district: int = 0
+    oppose_in_district: int = 0
+    calls: int = 0
+
+    @property
+    def callers(self) -> int:
+        return self.support + self.oppose
+
+    @property
+    def support_percent(self) -> int:
+        return round(100 * self.support / self.callers) if self.callers else 0
+
+
+def issue_call_in_summaries(*, office: Office) -> list[IssueCallInSummary]:
+    """Every issue the office has run a call-in campaign on, with its positions (as
+    :func:`issue_call_in_positions` counts them), most callers first. One query."""
+    counts = _counts("call_in_campaigns__tallies__")
+    fields = ("support", "oppose", "support_in_district", "oppose_in_district", "calls")
+    rows = (
+        Tag.objects.filter(
+            office=office, pk__in=CallInCampaign.objects.filter(office=office).values("tag_id")
+        )
+        .annotate(
+            campaign_count=Count("call_in_campaigns", distinct=True),
+            live_count=Count("call_in_campaigns", filter=Q(call_in_campaigns__is_active=True), distinct=True),
+            **{key: counts[key] for key in fields},
+        )
+        .order_by()
+    )
+    summaries = [
+        IssueCallInSummary(
+            row.pk,
+            row.name,
+            row.color,
+            getattr(row, "campaign_count"),  # noqa: B009 - an annotation, unknown to the type checker
+            getattr(row, "live_count") > 0,  # noqa: B009 - likewise
+            **{key: getattr(row, key) or 0 for key in fields},
+        )
+        for row in rows
+    ]
+    return sorted(summaries, key=lambda s: (-s.callers, s.name.lower()))

@@ -19,6 +19,7 @@ from django.utils import timezone
 from civicdesk.demo import DEMO_OFFICE_SLUG, DEMO_PASSWORD, DEMO_USERS, TAGS, demo_seed
 from constituents.models import ConsentEvent, Constituent, SmsConsent
 from messages.models import (
+    CallInCampaign,
     Channel,
     Conversation,
     ConversationStatus,
@@ -31,6 +32,7 @@ from messages.models import (
     TriageQueue,
 )
 from messages.services.threading import preview_for
+from offices.ivr import IvrMenu, IvrOption
 from offices.models import Membership, Office, OfficeHours, OfficePhoneNumber, Role
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,9 @@ def demo_counts() -> dict[str, int]:
         "media": Media.objects.filter(office=office).count(),
         "conversation_tags": ConversationTag.objects.filter(conversation__office=office).count(),
         "consent_events": ConsentEvent.objects.filter(office=office).count(),
+        "ivr_menus": IvrMenu.objects.filter(office=office).count(),
+        "ivr_options": IvrOption.objects.filter(menu__office=office).count(),
+        "call_in_campaigns": CallInCampaign.objects.filter(office=office).count(),
     }
 
 

@@ -33,6 +33,9 @@ class Command(BaseCommand):
         if result.created:
             counts = ", ".join(f"{value:,} {name}" for name, value in result.counts.items())
             self.stdout.write(f"Demo office '{DEMO_OFFICE_SLUG}' seeded in {result.seconds:.1f} s: {counts}.")
+        elif result.counts:
+            counts = ", ".join(f"{value:,} {name}" for name, value in result.counts.items())
+            self.stdout.write(f"Demo office '{DEMO_OFFICE_SLUG}' already exists; added {counts}.")
         else:
             self.stdout.write(f"Demo office '{DEMO_OFFICE_SLUG}' already exists; nothing to do.")
         width = max(len(user.username) for user in DEMO_USERS)

@@ -18,6 +18,7 @@ from messages.models import (
     Message,
 )
 from messages.selectors.tallies import issue_call_in_positions, tally_summaries, tally_summary
+from messages.services.voice import voice_followups_drain
 from tests import factories
 from tests.messages.twilio.webhook import SMS_PATH, fixture
 from tests.messages.voice.conftest import Hotline
@@ -131,6 +132,7 @@ def test_press_3_leaves_a_message_tagged_with_the_issue(post_signed: Any, campai
     assert f"topic=c{campaign.pk}" in body
     path = f"/webhooks/twilio/voice/recording/?lang=en-US&topic=c{campaign.pk}&tx=1"
     assert post_signed(path, load("voice_recording_completed__completed")["params"]).status_code == 204
+    voice_followups_drain()  # the worker tags the thread
     voicemail = Message.objects.get(channel=Channel.VOICEMAIL)
     assert voicemail.details["topic"] == "H.R. 1234"
     assert ConversationTag.objects.filter(conversation=voicemail.conversation, tag=campaign.tag).exists()
@@ -164,7 +166,7 @@ def test_live_tally_page_and_json_show_counts_to_members_only(
         page = staff_in.get(f"/o/{slug}/voice/call-in/{campaign.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'http-equiv="refresh"' in html
+    assert 'hx-trigger="every 10s"' in html  # the tally partial polls itself while the campaign is live
     assert "2 callers (50% support)" in html
     data = staff_in.get(f"/o/{slug}/voice/call-in/{campaign.pk}/tally.json").json()
     assert (data["support"], data["oppose"], data["callers"]) == (1, 1, 2)
