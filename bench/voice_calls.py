@@ -294,6 +294,12 @@ def _django() -> None:
 
 def seed_main(args: argparse.Namespace) -> int:
     _django()
+    print(json.dumps(seed()))
+    return 0
+
+
+def seed() -> dict[str, int]:
+    """One office open around the clock, with its number and main IVR menu (bench/voice_profile.py too)."""
     import datetime as _dt
 
     from messages.models import Tag, TriageQueue
@@ -324,8 +330,7 @@ def seed_main(args: argparse.Namespace) -> int:
         menu=main, digit="2", action=IvrAction.STAFF, prompt="To talk to staff, press 2."
     )
     IvrOption.objects.create(menu=main, digit="3", action=IvrAction.INFO, prompt="For our address, press 3.")
-    print(json.dumps({"office": office.pk, "main": main.pk, "option": option.pk}))
-    return 0
+    return {"office": office.pk, "main": main.pk, "option": option.pk}
 
 
 def count_main(args: argparse.Namespace) -> int:

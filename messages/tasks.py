@@ -103,6 +103,12 @@ def voice_sweep() -> None:
     voice_services.voice_sweep()
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def voice_followups_drain() -> None:
+    """Tag and queue voicemails' threads, start their downloads (nudged by the voice webhooks)."""
+    voice_services.voice_followups_drain()
+
+
 # --- Inbox: "snooze until" ends by itself (messages.services.triage) ----------------------------------------
 from messages.services import triage  # noqa: E402
 

@@ -5,6 +5,8 @@
 - :mod:`.recordings`: after the call, in workers: audio download, backend transcription, retention, sweeper;
 - :mod:`.tallies`: call-in day positions;
 - :mod:`.parking`: callbacks that arrive before their call;
+- :mod:`.followups`: the worker's share of a voicemail (tagging the thread, starting the download), drained;
+- :mod:`.rows` and :mod:`.config`: the hot rows read and written by hand, and the cached configuration;
 - :mod:`.flow` and :mod:`.steps`: the IVR's decisions, and what the caller hears (rendered by
   ``messages.twilio.voice_twiml``).
 """
@@ -18,6 +20,7 @@ from messages.services.voice.calls import (
     outcome_for,
     staff_answer_record,
 )
+from messages.services.voice.followups import voice_followups_drain, voicemail_followup_apply
 from messages.services.voice.parking import callback_park, parked_callbacks_apply
 from messages.services.voice.recordings import (
     VoicemailRetry,
@@ -60,8 +63,10 @@ __all__ = [
     "staff_answer_record",
     "transcript_state",
     "transcription_apply",
+    "voice_followups_drain",
     "voice_sweep",
     "voicemail_audio_download",
+    "voicemail_followup_apply",
     "voicemail_record",
     "voicemail_recording_delete",
     "voicemail_recordings_expire",

@@ -18,15 +18,17 @@ Calls are "quiet" in the inbox: they move the thread's activity time but do not 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from constituents.services import LocationHints, constituent_create_anonymous, constituent_for_phone
+from civicdesk.rawsql import insert_params, insert_sql
+from constituents.services import LocationHints, constituent_create_anonymous, constituent_ref_for_phone
 from messages.models import (
     CallInCampaign,
     CallInPosition,
@@ -36,18 +38,27 @@ from messages.models import (
     Direction,
     Message,
     MessageStatus,
+    ParkedVoiceCallback,
 )
-from messages.services.threading import conversation_for_inbound, preview_for
+from messages.services.threading import conversation_id_for_inbound
 from messages.services.triage import conversation_close
 from messages.services.voice import flow
-from messages.services.voice.config import voice_config
+from messages.services.voice.config import VoiceConfig, voice_config_for
+from messages.services.voice.rows import (
+    Read,
+    call_locked,
+    call_read,
+    message_write,
+    message_write_if_unchanged,
+)
 from messages.services.voice.steps import HangupStep, Step
 from messages.services.voice.tallies import call_in_tally_record
 from messages.twilio.payloads import CallStatus, DialResult, GatherResult, InboundCall
-from offices.models import OfficePhoneNumber
-from offices.selectors import office_phone_number_for
+from offices.selectors import office_number_route_for
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # https://www.twilio.com/docs/voice/api/call-resource#call-status-values. Terminal states share a rank: the
 # first to arrive wins, and a late "ringing" never undoes "completed".
@@ -65,6 +76,9 @@ CALL_STATUS_RANK: dict[str, int] = {
 TERMINAL_CALL_STATUSES = frozenset(status for status, rank in CALL_STATUS_RANK.items() if rank == 3)
 # DialCallStatus values meaning staff picked up (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus).
 ANSWERED_DIAL_STATUSES = frozenset({"completed", "answered"})
+# Compare-and-set attempts before a webhook falls back to locking the row.
+CAS_ATTEMPTS = 3
+CALL_PREVIEW = "[call]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,74 +92,84 @@ class VoiceResult:
 # --- the call row --------------------------------------------------------------------------------------
 
 
-def locked_call(call_sid: str) -> Message | None:
-    return (
-        Message.objects.select_for_update(of=("self",))
-        # The office is needed by every webhook; the thread only by some, so it loads on first use (joining
-        # it here doubled the time Django took to build this, the hottest query of the hotline).
-        .select_related("office")
-        .filter(provider_sid=call_sid, channel=Channel.CALL)
-        .first()
-    )
+class LostRace(Exception):
+    """Another webhook of the same new call stored its row first: roll this transaction back, run it again."""
 
 
-def _lock_call_sid(call_sid: str) -> None:
-    """Serialise the creation of one call's row across concurrent webhooks, until this transaction ends.
+def atomic_retrying(work: Callable[[], T]) -> T:
+    """Run ``work`` in a transaction; if it lost the race to create the call's row, run it once more.
 
-    Without it, two first webhooks of one withheld-number call would each create an anonymous constituent
-    and thread before one of them lost the race on the unique CallSid.
+    Two first webhooks of one call (say the incoming call and a status callback) both try to create the row;
+    the unique CallSid lets one INSERT win, and the loser rolls back everything it did (its constituent and
+    thread for a withheld number included) and runs again, now finding the winner's row.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [call_sid])
+    try:
+        with transaction.atomic():
+            return work()
+    except LostRace:
+        with transaction.atomic():
+            return work()
 
 
-def call_row_for(*, call_sid: str, context: InboundCall | None, at: datetime) -> Message | None:
-    """The call's row, locked (``SELECT … FOR UPDATE``); run inside a transaction.
+def call_row_for(*, call_sid: str, context: InboundCall | None, at: datetime) -> Read | None:
+    """The call's row, locked (``SELECT … FOR UPDATE``, with its thread's status); run inside a transaction.
 
     A call we have not seen is created from ``context`` (the webhook's caller and office numbers) in the
     caller's thread, and any callbacks parked for it are applied. Returns None when the call is unknown and
-    ``context`` is missing or names no office number that takes calls.
+    ``context`` is missing or names no office number that takes calls. Raises :class:`LostRace` if another
+    webhook created it meanwhile (see :func:`atomic_retrying`).
     """
-    return _call_row(call_sid=call_sid, context=context, at=at)[0]
+    read = call_locked(call_sid, with_thread=True)
+    if read is not None or context is None:
+        return read
+    return call_create(call_sid=call_sid, context=context, at=at)
 
 
-def _call_row(
+def _config_for_number(e164: str) -> tuple[VoiceConfig | None, int | None]:
+    """(office configuration, number id) for a number that takes calls; (None, None) for any other."""
+    route = office_number_route_for(e164=e164) if e164 else None
+    if route is None:
+        return None, None
+    config = voice_config_for(office_id=route.office_id)
+    if not config.takes_calls_on(route.number_id):
+        return None, None
+    return config, route.number_id
+
+
+def call_create(
     *,
     call_sid: str,
-    context: InboundCall | None,
+    context: InboundCall,
     at: datetime,
-    number: OfficePhoneNumber | None = None,
+    config: VoiceConfig | None = None,
     details: dict[str, Any] | None = None,
-) -> tuple[Message | None, bool]:
-    """(row, created). ``number``: the office number, if the caller looked it up already; ``details``: written
-    into a new row (so the incoming call's first facts cost no second write)."""
-    if context is None:
-        return locked_call(call_sid), False
-    # Taken before looking, so that only one webhook of a new call creates it (a raw query, no ORM).
-    _lock_call_sid(call_sid)
-    row = locked_call(call_sid)
-    if row is not None:
-        return row, False
-    if number is None:
-        number = office_phone_number_for(e164=context.to_e164) if context.to_e164 else None
-    if number is None or not number.voice_enabled:
-        return None, False
+) -> Read | None:
+    """Store a call first seen now, in the caller's thread; its row stays locked. Run inside a transaction.
 
-    office = number.office
+    ``details``: the webhook's first facts, written in the INSERT. None if the office number takes no calls.
+    Raises :class:`LostRace` if the CallSid is stored already (the whole transaction must roll back). Applies
+    any callbacks parked for the call.
+    """
+    if config is None:
+        config, _ = _config_for_number(context.to_e164 or "")
+        if config is None:
+            return None
+    office_id = config.office_id
     if context.from_e164:
         hints = LocationHints(
             city=context.caller_city or "",
             state=context.caller_state or "",
             zip_code=context.caller_zip or "",
         )
-        constituent = constituent_for_phone(office=office, phone=context.from_e164, hints=hints)
+        ref = constituent_ref_for_phone(office_id=office_id, phone=context.from_e164, hints=hints)
+        constituent_id, new_constituent = ref.id, ref.created
     else:
         # "Anonymous", "+266696687" and other withheld caller IDs: a thread of its own for each call.
-        constituent = constituent_create_anonymous(office_id=office.pk)
-    conversation = conversation_for_inbound(constituent=constituent, at=at)
+        constituent_id, new_constituent = constituent_create_anonymous(office_id=office_id).pk, True
+    conversation_id, opened, status = _thread_for_call(office_id, constituent_id, new_constituent, at)
     row = Message(
-        office=office,
-        conversation=conversation,
+        office_id=office_id,
+        conversation_id=conversation_id,
         direction=Direction.INBOUND,
         channel=Channel.CALL,
         provider_sid=call_sid,
@@ -159,7 +183,7 @@ def _call_row(
             "account_sid": context.account_sid,
             "caller_withheld": not context.from_e164,
             # A thread this call started holds nothing else: a call-in tally may close it again.
-            "opened_conversation": conversation.created_at == at,
+            "opened_conversation": opened,
             "call_status": context.call_status or "ringing",
             "menu_path": [],
             "recordings": [],
@@ -167,24 +191,86 @@ def _call_row(
             **(details or {}),
         },
     )
-    # No savepoint: the advisory lock above means no one else can insert this CallSid now, so a unique
-    # violation here would be a real error, not a race to recover from.
-    row.save(force_insert=True)
-    row.conversation = conversation
-    _conversation_note_call(conversation, row)
-    from messages.services.voice.parking import parked_callbacks_apply
+    with connection.cursor() as cursor:
+        cursor.execute(_call_insert_sql(), [*insert_params(row), call_sid])
+        inserted = cursor.fetchone()
+    if inserted is None:
+        raise LostRace(call_sid)
+    row.pk, parked = inserted
+    if parked:
+        from messages.services.voice.parking import parked_callbacks_apply
 
-    if parked_callbacks_apply(call_sid=call_sid):
-        row.refresh_from_db(fields=["details", "duration_seconds"])
-    return row, True
+        parked_callbacks_apply(call_sid=call_sid)
+        return call_locked(call_sid, with_thread=True)
+    return Read(row, "", row.body, row.duration_seconds, status)
 
 
-def _conversation_note_call(conversation: Conversation, call: Message) -> None:
-    """Move the thread's activity time and preview to the call, without marking it unread."""
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_activity_at=Greatest("last_activity_at", call.created_at),
-        last_message_preview=preview_for(call),
-        last_message_channel=Channel.CALL,
+@cache
+def _call_insert_sql() -> str:
+    # The new row, and whether callbacks wait for it, in one statement.
+    insert = insert_sql(Message, conflict="ON CONFLICT (provider_sid) DO NOTHING")
+    parked = ParkedVoiceCallback._meta.db_table
+    return (
+        f"WITH inserted AS ({insert}) SELECT id, EXISTS (SELECT 1 FROM {parked} "  # noqa: S608
+        "WHERE call_sid = %s AND applied_at IS NULL) FROM inserted"
+    )
+
+
+_CONVERSATIONS = Conversation._meta.db_table
+# A call moves its thread's activity time and preview, without marking it unread (a voicemail does that).
+_NOTE_CALL_SQL = (
+    f"UPDATE {_CONVERSATIONS} SET last_activity_at = GREATEST(last_activity_at, %s), "  # noqa: S608
+    "last_message_preview = %s, last_message_channel = %s WHERE "
+)
+
+
+def _thread_for_call(
+    office_id: int, constituent_id: int, new_constituent: bool, at: datetime
+) -> tuple[int, bool, str]:
+    """(thread id, whether this call opened it, its status): the caller's thread, noted and locked.
+
+    One statement in the common cases: a new constituent gets a new thread with the call already in its
+    summary; a known one's unclosed thread is found, locked and noted by one UPDATE. Otherwise the shared
+    threading rules pick (reopen or create) the thread.
+    """
+    note: list[Any] = [at, CALL_PREVIEW, Channel.CALL]
+    with connection.cursor() as cursor:
+        if new_constituent:
+            thread = Conversation(
+                office_id=office_id,
+                constituent_id=constituent_id,
+                last_activity_at=at,
+                last_message_preview=CALL_PREVIEW,
+                last_message_channel=Channel.CALL,
+                created_at=at,
+            )
+            cursor.execute(_conversation_insert_sql(), insert_params(thread))
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0]), True, str(row[1])
+        else:
+            where = "constituent_id = %s AND status <> 'closed' RETURNING id, created_at, status"
+            cursor.execute(_NOTE_CALL_SQL + where, [*note, constituent_id])
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0]), row[1] == at, str(row[2])
+        conversation_id = conversation_id_for_inbound(
+            office_id=office_id, constituent_id=constituent_id, at=at
+        )
+        cursor.execute(_NOTE_CALL_SQL + "id = %s RETURNING id, created_at, status", [*note, conversation_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(f"thread {conversation_id} vanished while locked")
+    return int(row[0]), row[1] == at, str(row[2])
+
+
+@cache
+def _conversation_insert_sql() -> str:
+    # The ON CONFLICT target names the partial unique index "conversation_one_unclosed_per_constituent".
+    return insert_sql(
+        Conversation,
+        conflict="ON CONFLICT (constituent_id) WHERE NOT (status = 'closed') DO NOTHING",
+        returning="id, status",
     )
 
 
@@ -208,7 +294,15 @@ def call_save(call: Message, *, at: datetime) -> None:
     """Re-derive the outcome and write the call's details (the row must be locked)."""
     call.details["outcome"] = outcome_for(call.details).value
     call.status_updated_at = at
-    call.save(update_fields=["details", "duration_seconds", "status_updated_at"])
+    message_write(call, at=at)
+
+
+def call_save_if_unchanged(read: Read, *, at: datetime) -> bool:
+    """Re-derive the outcome and write the call's details if no one wrote the row since ``read``."""
+    call = read.message
+    call.details["outcome"] = outcome_for(call.details).value
+    call.status_updated_at = at
+    return message_write_if_unchanged(read, at=at)
 
 
 def path_record(call: Message, entry: dict[str, Any]) -> None:
@@ -221,34 +315,41 @@ def path_record(call: Message, entry: dict[str, Any]) -> None:
 # --- webhooks ---------------------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def call_receive(*, call: InboundCall, at: datetime | None = None) -> VoiceResult:
     """A new call: store it in the caller's thread and decide the greeting. Idempotent on CallSid.
 
     Locks the call row; may create a constituent and a thread; applies parked callbacks. No network I/O.
+    A new call is one transaction of three statements (constituent, thread, call) for a new caller.
     """
     now = at or timezone.now()
-    number = office_phone_number_for(e164=call.to_e164) if call.to_e164 else None
-    if number is None or not number.voice_enabled:
+    config, _ = _config_for_number(call.to_e164 or "")
+    if config is None:
         logger.warning("call %s to %r: no office takes calls on that number", call.call_sid, call.to_raw)
         return VoiceResult(flow.not_in_service_step(), None)
-    office = number.office
-    config = voice_config(office=office)
     is_open = config.schedule.is_open(now)
-    decision = flow.entry_decision(office=office, config=config, is_open=is_open)
+    decision = flow.entry_decision(office=config.office, config=config, is_open=is_open)
     facts = {"menu_path": [decision.entry], "after_hours": not is_open}
-    row, created = _call_row(call_sid=call.call_sid, context=call, at=now, number=number, details=facts)
+    attempts = iter((True,))
+
+    def receive() -> Read | None:
+        if next(attempts, False):
+            # The common case is a call not seen before: create it straight away. If it was seen, the
+            # INSERT loses and the transaction runs again below, merging into the stored row.
+            return call_create(call_sid=call.call_sid, context=call, at=now, config=config, details=facts)
+        row = call_row_for(call_sid=call.call_sid, context=call, at=now)
+        if row is not None:  # a repeated webhook, or the call was stored from a later one first
+            path_record(row.message, decision.entry)
+            row.message.details["after_hours"] = not is_open
+            _status_merge(row.message, call.call_status, None)
+            call_save(row.message, at=now)
+        return row
+
+    row = atomic_retrying(receive)
     if row is None:
         return VoiceResult(flow.not_in_service_step(), None)
-    if not created:  # a repeated webhook, or the call was stored from a later one first
-        path_record(row, decision.entry)
-        row.details["after_hours"] = not is_open
-        _status_merge(row, call.call_status, None)
-        call_save(row, at=now)
-    return VoiceResult(decision.step, row)
+    return VoiceResult(decision.step, row.message)
 
 
-@transaction.atomic
 def menu_choose(
     *,
     gather: GatherResult,
@@ -258,30 +359,52 @@ def menu_choose(
     attempt: int,
     at: datetime | None = None,
 ) -> VoiceResult:
-    """The caller answered a menu: record the choice in the path (and a call-in tally); decide what's next."""
+    """The caller answered a menu: record the choice in the path (and a call-in tally); decide what's next.
+
+    Usually two statements and no transaction (a compare-and-set of the call's row); a tally, or a call not
+    stored yet, takes the locked path.
+    """
     now = at or timezone.now()
-    row = call_row_for(call_sid=gather.call_sid, context=context, at=now)
-    if row is None:
-        logger.warning("menu choice for unknown call %s with no office number", gather.call_sid)
-        return VoiceResult(flow.not_in_service_step(), None)
-    office = row.office
-    config = voice_config(office=office)
-    decision = flow.choice_decision(
-        office=office,
-        config=config,
-        call_sid=row.provider_sid or gather.call_sid,
-        node=node,
-        step=step,
-        attempt=attempt,
-        digits=gather.digits,
-        speech=gather.speech_result,
-        is_open=config.schedule.is_open(now),
-    )
-    path_record(row, decision.entry)
-    if decision.tally is not None and decision.campaign is not None:
-        _tally(row, decision.campaign, decision.tally, at=now)
-    call_save(row, at=now)
-    return VoiceResult(decision.step, row)
+
+    def decide(row: Message) -> flow.Decision:
+        config = voice_config_for(office_id=row.office_id)
+        return flow.choice_decision(
+            office=config.office,
+            config=config,
+            call_sid=row.provider_sid or gather.call_sid,
+            node=node,
+            step=step,
+            attempt=attempt,
+            digits=gather.digits,
+            speech=gather.speech_result,
+            is_open=config.schedule.is_open(now),
+        )
+
+    for _attempt in range(CAS_ATTEMPTS):
+        read = call_read(gather.call_sid)
+        if read is None:
+            break
+        decision = decide(read.message)
+        if decision.tally is not None and decision.campaign is not None:
+            break
+        path_record(read.message, decision.entry)
+        if call_save_if_unchanged(read, at=now):
+            return VoiceResult(decision.step, read.message)
+
+    def locked() -> VoiceResult:
+        row = call_row_for(call_sid=gather.call_sid, context=context, at=now)
+        if row is None:
+            logger.warning("menu choice for unknown call %s with no office number", gather.call_sid)
+            return VoiceResult(flow.not_in_service_step(), None)
+        call = row.message
+        decision = decide(call)
+        path_record(call, decision.entry)
+        if decision.tally is not None and decision.campaign is not None:
+            _tally(call, decision.campaign, decision.tally, at=now)
+        call_save(call, at=now)
+        return VoiceResult(decision.step, call)
+
+    return atomic_retrying(locked)
 
 
 def _tally(call: Message, campaign: CallInCampaign, position: CallInPosition, *, at: datetime) -> None:
@@ -299,7 +422,6 @@ def _close_if_only_this_call(call: Message) -> None:
     conversation_close(conversation=call.conversation, actor=None)
 
 
-@transaction.atomic
 def dial_result_apply(
     *,
     dial: DialResult,
@@ -310,22 +432,27 @@ def dial_result_apply(
 ) -> VoiceResult:
     """Staff were rung: keep what happened; if no one answered, the caller goes to voicemail."""
     now = at or timezone.now()
-    row = call_row_for(call_sid=dial.call_sid, context=context, at=now)
-    if row is None:
-        logger.warning("dial result for unknown call %s with no office number", dial.call_sid)
-        return VoiceResult(HangupStep(), None)
-    row.details["dial"] = {
-        "status": dial.dial_call_status,
-        "call_sid": dial.dial_call_sid or "",
-        "duration": dial.dial_call_duration,
-    }
-    call_save(row, at=now)
-    if dial.dial_call_status in ANSWERED_DIAL_STATUSES:
-        return VoiceResult(HangupStep(), row)
-    config = voice_config(office=row.office)
-    return VoiceResult(
-        flow.staff_missed_step(office=row.office, config=config, menu_id=menu_id, step=step), row
-    )
+
+    def apply() -> VoiceResult:
+        row = call_row_for(call_sid=dial.call_sid, context=context, at=now)
+        if row is None:
+            logger.warning("dial result for unknown call %s with no office number", dial.call_sid)
+            return VoiceResult(HangupStep(), None)
+        call = row.message
+        call.details["dial"] = {
+            "status": dial.dial_call_status,
+            "call_sid": dial.dial_call_sid or "",
+            "duration": dial.dial_call_duration,
+        }
+        call_save(call, at=now)
+        if dial.dial_call_status in ANSWERED_DIAL_STATUSES:
+            return VoiceResult(HangupStep(), call)
+        config = voice_config_for(office_id=call.office_id)
+        return VoiceResult(
+            flow.staff_missed_step(office=config.office, config=config, menu_id=menu_id, step=step), call
+        )
+
+    return atomic_retrying(apply)
 
 
 @transaction.atomic
@@ -342,30 +469,44 @@ def staff_answer_record(*, leg: InboundCall, call_sid: str, at: datetime | None 
         callback_park(call_sid=call_sid, kind="staff_answered", payload=leg.raw, query={"call": call_sid})
         return VoiceResult(flow.whisper_step(), None)
     staff_answer_merge(row, leg, at=now)
-    return VoiceResult(flow.whisper_step(), row)
+    return VoiceResult(flow.whisper_step(), row.message)
 
 
-def staff_answer_merge(call: Message, leg: InboundCall, *, at: datetime) -> None:
+def staff_answer_merge(row: Read, leg: InboundCall, *, at: datetime) -> None:
+    call = row.message
     call.details["answered_by"] = leg.to_e164 or leg.to_raw[:32]
     call.details["answered_leg_sid"] = leg.call_sid
     call_save(call, at=at)
 
 
-@transaction.atomic
 def call_status_apply(
     *, status: CallStatus, context: InboundCall | None, at: datetime | None = None
 ) -> Message | None:
-    """Twilio's call status callback: advance the status (by rank), keep the duration. Idempotent."""
+    """Twilio's call status callback: advance the status (by rank), keep the duration. Idempotent.
+
+    Usually two statements and no transaction (a compare-and-set of the call's row).
+    """
     now = at or timezone.now()
-    row = call_row_for(call_sid=status.call_sid, context=context, at=now)
-    if row is None:
-        logger.warning(
-            "status %r for unknown call %s with no office number", status.call_status, status.call_sid
-        )
-        return None
-    _status_merge(row, status.call_status, status.call_duration)
-    call_save(row, at=now)
-    return row
+    for _attempt in range(CAS_ATTEMPTS):
+        read = call_read(status.call_sid)
+        if read is None:
+            break
+        _status_merge(read.message, status.call_status, status.call_duration)
+        if call_save_if_unchanged(read, at=now):
+            return read.message
+
+    def locked() -> Message | None:
+        row = call_row_for(call_sid=status.call_sid, context=context, at=now)
+        if row is None:
+            logger.warning(
+                "status %r for unknown call %s with no office number", status.call_status, status.call_sid
+            )
+            return None
+        _status_merge(row.message, status.call_status, status.call_duration)
+        call_save(row.message, at=now)
+        return row.message
+
+    return atomic_retrying(locked)
 
 
 def _status_merge(call: Message, status: str, duration: int | None) -> None:

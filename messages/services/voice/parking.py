@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
 from messages.models import ParkedVoiceCallback
+from messages.services.voice.rows import Read
 from messages.twilio.errors import PayloadError
 from messages.twilio.payloads import (
     RawParams,
@@ -43,7 +43,7 @@ def callback_park(
 
 def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
     """Replay the call's parked callbacks, oldest first, in the transaction that holds the call's row lock."""
-    from messages.services.voice.calls import locked_call
+    from messages.services.voice.rows import call_locked
 
     now = at or timezone.now()
     parked = list(
@@ -53,7 +53,7 @@ def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
     )
     if not parked:
         return 0
-    call = locked_call(call_sid)
+    call = call_locked(call_sid, with_thread=True)
     if call is None:
         return 0
     for callback in parked:
@@ -70,7 +70,7 @@ def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
     return len(parked)
 
 
-def _replay(call: Any, callback: ParkedVoiceCallback, *, at: datetime) -> None:
+def _replay(call: Read, callback: ParkedVoiceCallback, *, at: datetime) -> None:
     from messages.services.voice.calls import staff_answer_merge
     from messages.services.voice.voicemail import plan_from_query, recording_status_merge, transcription_merge
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from civicdesk.queueing import enqueue
 from messages.models import Channel, Media, MediaStatus, Message, TranscriptStatus
+from messages.services.voice.followups import voice_followups_drain
 from messages.services.voice.parking import parked_sweep
 from messages.services.voice.voicemail import (
     Audio,
@@ -253,8 +254,9 @@ class VoiceSweepReport:
 def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) -> VoiceSweepReport:
     """Re-enqueue unfinished voicemail work; stop waiting for Twilio transcripts that never came.
 
-    Run by Celery beat. Looks at voicemails of the last two days (an index covers voicemails by creation
-    time); everything it enqueues is idempotent.
+    Run by Celery beat. First does the follow-ups (tagging, downloads) the drain has not done for a while:
+    their nudge was lost (Redis down at commit), or no worker was running. Looks at voicemails of the last
+    two days (an index covers voicemails by creation time); everything it enqueues is idempotent.
     """
     from messages import tasks
 
@@ -263,13 +265,14 @@ def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = 
         stale_after if stale_after is not None else timedelta(seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
     )
     wait_cutoff = now - timedelta(seconds=settings.VOICE_TRANSCRIPT_WAIT_SECONDS)
+    started = voice_followups_drain(created_before=cutoff, budget_seconds=20.0)
     recent = Message.objects.filter(
         channel=Channel.VOICEMAIL, created_at__gte=now - SWEEP_WINDOW, created_at__lte=cutoff
     )
     downloads = list(
-        recent.filter(details__audio=Audio.PENDING, details__has_key="recording_url").values_list(
-            "pk", flat=True
-        )[:BATCH]
+        recent.filter(details__audio=Audio.PENDING, details__has_key="recording_url")
+        .exclude(pk__in=started)
+        .values_list("pk", flat=True)[:BATCH]
     )
     for pk in downloads:
         enqueue(tasks.voicemail_audio_download, pk)
@@ -298,4 +301,4 @@ def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = 
         if needs_backend_transcription(voicemail):
             enqueue(tasks.voicemail_transcribe, voicemail.pk)
             transcripts += 1
-    return VoiceSweepReport(len(downloads), transcripts, given_up, parked_sweep(now=now))
+    return VoiceSweepReport(len(started) + len(downloads), transcripts, given_up, parked_sweep(now=now))

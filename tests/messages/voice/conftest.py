@@ -116,6 +116,16 @@ def no_config_cache(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def no_pending_nudge() -> None:
+    """A nudge left by an earlier test (whose drain never ran) would hold off this test's for seconds."""
+    from django.core.cache import cache
+
+    from messages.services.voice.followups import NUDGE_KEY
+
+    cache.delete(NUDGE_KEY)
+
+
+@pytest.fixture(autouse=True)
 def recordings() -> Iterator[type[LocmemRecordingBackend]]:
     LocmemRecordingBackend.reset()
     yield LocmemRecordingBackend

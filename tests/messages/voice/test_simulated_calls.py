@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from messages.models import CallOutcome, Channel, Message, TranscriptStatus
+from messages.models import CallOutcome, Channel, ConversationTag, Message, TranscriptStatus
 from messages.services.voice import voice_sweep, voicemail_audio_download, voicemail_transcribe
 from messages.simulator_voice import CallScript, run_call
 from tests import factories
@@ -44,7 +44,10 @@ def test_a_simulated_call_leaves_a_transcribed_voicemail_with_audio(
     call = Message.objects.get(channel=Channel.CALL)
     assert call.details["outcome"] == CallOutcome.VOICEMAIL
     assert call.details["topic"] == "Health care"
-    assert run_tasks == ["voicemail_audio_download"]
+    # The webhooks nudge the follow-up drain (it tags the thread and starts the download); nothing else.
+    assert set(run_tasks) == {"voice_followups_drain", "voicemail_audio_download"}
+    assert run_tasks.count("voicemail_audio_download") == 1
+    assert ConversationTag.objects.filter(conversation=call.conversation, tag=hotline.tag).count() == 1
 
 
 def test_a_simulated_call_to_staff_who_answer(hotline: Hotline) -> None:

@@ -21,6 +21,7 @@ from messages.models import (
     TranscriptStatus,
 )
 from messages.services.voice import (
+    voice_followups_drain,
     voicemail_audio_download,
     voicemail_recording_delete,
     voicemail_recordings_expire,
@@ -80,6 +81,8 @@ def test_a_voicemail_reopens_a_thread_closed_while_the_caller_was_on_the_line(po
 def test_the_chosen_topic_tags_the_thread_and_sets_its_queue_once(post_voice: Any, hotline: Hotline) -> None:
     _leave_voicemail(post_voice)
     post_voice("voice_transcription_received__completed")
+    voice_followups_drain()  # the worker's share: tag and queue the thread
+    voice_followups_drain()  # a second drain has nothing left to do
     voicemail = _voicemail()
     assert voicemail.details["topic"] == "Health care"
     assert _call().details["topic"] == "Health care"
@@ -142,7 +145,7 @@ def test_backend_transcribes_after_the_audio_is_stored(
     settings.TRANSCRIPTION_BACKEND = "simulator"
     with django_capture_on_commit_callbacks(execute=True):
         _leave_voicemail(post_voice, recording="voice_recording_completed__long")
-    assert run_tasks[:1] == ["voicemail_audio_download"]
+    assert run_tasks[:2] == ["voice_followups_drain", "voicemail_audio_download"]
     assert "voicemail_transcribe" in run_tasks
     voicemail = _voicemail()
     assert voicemail.details["audio"] == "stored"
