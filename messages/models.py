@@ -288,7 +288,6 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"], name="message_thread_order"),
-            GinIndex(SearchVector("body", config=SEARCH_CONFIG), name="message_body_fts"),
             # The inbox search's index (messages.selectors.search): on the stored document, so a phrase
             # search's recheck reads the column instead of re-parsing every candidate body.
             GinIndex(fields=["search_document"], name="message_search_document"),
