@@ -11,10 +11,11 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security (the signature cove
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_urlconf, reverse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from messages.services.voice.steps import (
@@ -36,9 +37,14 @@ RECORD_SILENCE_TIMEOUT = 10
 
 
 def url(name: str, **query: object) -> str:
-    path = reverse(f"twilio:{name}")
+    path = _path(name, get_urlconf())
     params = {key: str(value) for key, value in query.items() if value is not None and value != ""}
     return f"{path}?{urlencode(sorted(params.items()))}" if params else path
+
+
+@lru_cache(maxsize=64)
+def _path(name: str, urlconf: str | None) -> str:
+    return reverse(f"twilio:{name}", urlconf=urlconf)
 
 
 def audio_token(ref: AudioRef) -> str:
@@ -132,7 +138,21 @@ def _record(response: VoiceResponse, step: RecordStep) -> None:
 
 
 def render(step: Step) -> str:
-    """The TwiML document for ``step``."""
+    """The TwiML document for ``step``.
+
+    Steps are frozen values built from the office's cached voice configuration, and a document depends on
+    nothing else, so the documents of recent steps are kept (the SDK's XML building is ~1 ms a document,
+    and every caller of an office gets the same few). Steps that carry something unhashable are rendered
+    every time.
+    """
+    try:
+        return _render_cached(step)
+    except TypeError:  # an unhashable field
+        return str(_response(step))
+
+
+@lru_cache(maxsize=1024)
+def _render_cached(step: Step) -> str:
     return str(_response(step))
 
 

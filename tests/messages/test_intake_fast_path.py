@@ -154,7 +154,7 @@ def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatc
         published.append(task.name)
         return True
 
-    monkeypatch.setattr(inbound_queue, "enqueue", enqueue)
+    monkeypatch.setattr("civicdesk.queueing.enqueue", enqueue)
     cache.delete(inbound_queue.NUDGE_KEY)
     assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
     assert published == ["messages.tasks.inbound_drain"]
@@ -167,7 +167,7 @@ def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatc
 
 def test_a_failed_publish_clears_the_nudge_so_the_next_text_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     cache.delete(inbound_queue.NUDGE_KEY)
-    monkeypatch.setattr(inbound_queue, "enqueue", lambda *args, **kw: False)  # broker down
+    monkeypatch.setattr("civicdesk.queueing.enqueue", lambda *args, **kw: False)  # broker down
     assert inbound_queue.inbound_nudge() is False
     assert cache.get(inbound_queue.NUDGE_KEY) is None
 
@@ -176,7 +176,7 @@ def test_a_nudge_never_raises_when_the_cache_is_down(monkeypatch: pytest.MonkeyP
     def down(*args: Any, **kwargs: Any) -> bool:
         raise ConnectionError("redis down")
 
-    monkeypatch.setattr(inbound_queue, "_nudge_key_set", down)
+    monkeypatch.setattr("civicdesk.queueing._key_set", down)
     assert inbound_queue.inbound_nudge() is False
 
 

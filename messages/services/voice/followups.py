@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 
 from civicdesk import queueing
@@ -41,19 +40,7 @@ def followups_nudge() -> bool:
     from messages import tasks  # tasks import services; keep the import graph one-way at load time
 
     seconds = int(getattr(settings, "VOICE_NUDGE_SECONDS", settings.INBOUND_NUDGE_SECONDS))
-    try:
-        if not cache.add(NUDGE_KEY, 1, timeout=seconds):
-            return False
-    except Exception:
-        logger.warning("could not nudge the voice follow-up drain; the sweeper will run it", exc_info=True)
-        return False
-    if queueing.enqueue(tasks.voice_followups_drain):
-        return True
-    try:
-        cache.delete(NUDGE_KEY)  # let the next voicemail try to publish again
-    except Exception:
-        logger.debug("could not clear the voice follow-up nudge key", exc_info=True)
-    return False
+    return queueing.nudge(NUDGE_KEY, tasks.voice_followups_drain, seconds=seconds)
 
 
 def followup_add(details: dict[str, Any], **work: Any) -> bool:
@@ -75,7 +62,7 @@ _PENDING_SQL = (
 
 
 def voice_followups_drain(
-    *, batch_size: int = 100, budget_seconds: float = 60.0, created_before: datetime | None = None
+    *, batch_size: int = 100, budget_seconds: float = 5.0, created_before: datetime | None = None
 ) -> list[int]:
     """Do every voicemail's pending follow-up, oldest first. Returns the voicemails whose download it started.
 
@@ -86,10 +73,7 @@ def voice_followups_drain(
     from django.utils import timezone
 
     if created_before is None:
-        try:
-            cache.delete(NUDGE_KEY)
-        except Exception:
-            logger.warning("could not clear the voice follow-up nudge key", exc_info=True)
+        queueing.nudge_clear(NUDGE_KEY)
     deadline = time.monotonic() + budget_seconds
     before = created_before or timezone.now() + timedelta(days=1)
     after = 0
