@@ -237,6 +237,7 @@ SWEEPER_STALE_AFTER_SECONDS = env_int("SWEEPER_STALE_AFTER_SECONDS", 60)
 # At most one inbound drain is published per this many seconds while one is pending
 # (messages.services.inbound_queue); the drain itself takes everything pending when it runs.
 INBOUND_NUDGE_SECONDS = env_int("INBOUND_NUDGE_SECONDS", 10)
+VOICE_NUDGE_SECONDS = env_int("VOICE_NUDGE_SECONDS", INBOUND_NUDGE_SECONDS)  # voicemail follow-ups
 # Seconds each process keeps the number -> office routing of webhooks (0: read it every time).
 OFFICE_NUMBER_CACHE_SECONDS = env_int("OFFICE_NUMBER_CACHE_SECONDS", 5)
 

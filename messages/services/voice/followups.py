@@ -39,8 +39,7 @@ def followups_nudge() -> bool:
     """Start a drain unless one is already on its way. Never raises; returns True if it published."""
     from messages import tasks  # tasks import services; keep the import graph one-way at load time
 
-    seconds = int(getattr(settings, "VOICE_NUDGE_SECONDS", settings.INBOUND_NUDGE_SECONDS))
-    return queueing.nudge(NUDGE_KEY, tasks.voice_followups_drain, seconds=seconds)
+    return queueing.nudge(NUDGE_KEY, tasks.voice_followups_drain, seconds=settings.VOICE_NUDGE_SECONDS)
 
 
 def followup_add(details: dict[str, Any], **work: Any) -> bool:
