@@ -147,6 +147,17 @@ def test_drain_processes_everything_pending_across_batches(phone_number: Any, po
     assert inbound_queue.inbound_drain(batch_size=3) == 0
 
 
+def test_drain_pauses_after_a_short_batch_instead_of_busy_polling(
+    phone_number: Any, post_signed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(1, 8):
+        _text(post_signed, n, sender=f"+1415555{n:04d}")
+    pauses: list[float] = []
+    monkeypatch.setattr(inbound_queue.time, "sleep", pauses.append)
+    assert inbound_queue.inbound_drain(batch_size=3, pause_seconds=0.25) == 7
+    assert pauses == [0.25]  # full batches of 3 and 3 run back to back; the short one (1) pauses once
+
+
 def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatch) -> None:
     published: list[str] = []
 
