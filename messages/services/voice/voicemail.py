@@ -24,6 +24,7 @@ those callbacks carry no caller or office number to place it with.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -59,7 +60,13 @@ from messages.services.voice.rows import (
 from messages.services.voice.steps import DEFAULT_LANGUAGE
 from messages.transcription import get_transcription_backend
 from messages.twilio.media import is_twilio_recording_url
-from messages.twilio.payloads import InboundCall, RecordingStatus, RecordResult, TranscriptionResult
+from messages.twilio.payloads import (
+    InboundCall,
+    RawParams,
+    RecordingStatus,
+    RecordResult,
+    TranscriptionResult,
+)
 from offices.selectors import ivr_option_get
 
 logger = logging.getLogger(__name__)
@@ -423,16 +430,35 @@ def recording_status_apply(
         done = _apply_unlocked(recording.call_sid, recording.recording_sid, _recording_facts(recording, plan))
         if done is not None:
             return done
+    return _merge_locked_or_park(
+        recording.call_sid,
+        kind="recording",
+        payload=recording.raw,
+        plan=plan,
+        at=now,
+        merge=lambda call: recording_status_merge(call, recording, plan, at=now),
+    )
+
+
+def _merge_locked_or_park(
+    call_sid: str,
+    *,
+    kind: str,
+    payload: RawParams,
+    plan: VoicemailPlan,
+    at: datetime,
+    merge: Callable[[Read], Message | None],
+) -> Message | None:
+    """The locked path of a recording or transcription callback: merge it into the call's voicemail, or
+    park it (applied later) if the call is not stored yet."""
     with transaction.atomic():
-        call = call_row_for(call_sid=recording.call_sid, context=None, at=now)
+        call = call_row_for(call_sid=call_sid, context=None, at=at)
         if call is None:
             from messages.services.voice.parking import callback_park
 
-            callback_park(
-                call_sid=recording.call_sid, kind="recording", payload=recording.raw, query=plan_query(plan)
-            )
+            callback_park(call_sid=call_sid, kind=kind, payload=payload, query=plan_query(plan))
             return None
-        return recording_status_merge(call, recording, plan, at=now)
+        return merge(call)
 
 
 def _recording_facts(recording: RecordingStatus, plan: VoicemailPlan) -> _Facts:
@@ -473,19 +499,14 @@ def transcription_apply(
     done = _apply_unlocked(transcription.call_sid, transcription.recording_sid, facts)
     if done is not None:
         return done
-    with transaction.atomic():
-        call = call_row_for(call_sid=transcription.call_sid, context=None, at=now)
-        if call is None:
-            from messages.services.voice.parking import callback_park
-
-            callback_park(
-                call_sid=transcription.call_sid,
-                kind="transcription",
-                payload=transcription.raw,
-                query=plan_query(plan),
-            )
-            return None
-        return transcription_merge(call, transcription, plan, at=now)
+    return _merge_locked_or_park(
+        transcription.call_sid,
+        kind="transcription",
+        payload=transcription.raw,
+        plan=plan,
+        at=now,
+        merge=lambda call: transcription_merge(call, transcription, plan, at=now),
+    )
 
 
 def transcription_merge(
