@@ -84,8 +84,12 @@ class Channel(models.TextChoices):
 class Conversation(models.Model):
     """One thread with one constituent. At most one thread per constituent is not closed."""
 
-    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="conversations")
-    constituent = models.ForeignKey(Constituent, on_delete=models.PROTECT, related_name="conversations")
+    # No single-column indexes on these two: the composite indexes below lead with them (conv_office_* and
+    # conv_constituent_recent), and every new message rewrites this row into every index it has.
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="conversations", db_index=False)
+    constituent = models.ForeignKey(
+        Constituent, on_delete=models.PROTECT, related_name="conversations", db_index=False
+    )
     status = models.CharField(
         max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.OPEN
     )
@@ -234,7 +238,10 @@ FAILED_STATUSES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.FAILED, Me
 
 class Message(models.Model):
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Indexed by message_thread_order, which leads with it.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=10, choices=Direction.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     body = models.TextField(blank=True)
