@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="also print the top N functions by CPU (cProfile)"
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -135,12 +138,22 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     bare_cpu = run([environ(bare_path, {"Body": "x"}, "") for _ in range(args.requests)])
     with CaptureQueriesContext(connection) as queries:
         run([webhook(10**9)])
+    statements = [q["sql"][:80] for q in queries.captured_queries]  # before anything else runs
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        run([webhook(2 * 10**9 + seq) for seq in range(args.requests)])
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
     return {
         "requests": args.requests,
         "webhook_cpu_ms": {"median": round(statistics.median(webhook_cpu), 3)},
         "bare_view_cpu_ms": {"median": round(statistics.median(bare_cpu), 3)},
         "postgres_backend_cpu_ms_per_webhook": round(pg_cpu, 3),
-        "statements_per_webhook": [q["sql"][:80] for q in queries.captured_queries],
+        "statements_per_webhook": statements,
         "prepared_statements": settings.DATABASE_PREPARED_STATEMENTS,
         "loadavg": os.getloadavg()[0],
     }

@@ -93,11 +93,37 @@ def insert_select_sql(
 
 
 def insert_values(model: type[Model], *, prefix: str, **values: Any) -> dict[str, Any]:
-    """The parameters of an :func:`insert_select_sql` statement, prepared as the ORM prepares them."""
+    """The parameters of an :func:`insert_select_sql` statement, prepared as the ORM prepares them.
+
+    A ``str`` for a text column and an ``int`` for a foreign key to an auto id are what the ORM would send
+    unchanged, so they skip the field's preparation (most of a webhook's values); everything else (JSON,
+    dates, enums, other integers, which Django types for psycopg) goes through ``get_db_prep_save``.
+    """
     fields = _fields_by_attname(model)
+    plain = _plain_columns(model)
     return {
-        f"{prefix}_{name}": fields[name].get_db_prep_save(value, connection) for name, value in values.items()
+        f"{prefix}_{name}": value
+        if type(value) in plain.get(name, ())
+        else fields[name].get_db_prep_save(value, connection)
+        for name, value in values.items()
     }
+
+
+_TEXT_FIELDS = frozenset({"CharField", "TextField", "EmailField", "URLField", "SlugField"})
+
+
+@cache
+def _plain_columns(model: type[Model]) -> dict[str, tuple[type, ...]]:
+    """attname -> the Python types whose values the column takes unprepared."""
+    plain: dict[str, tuple[type, ...]] = {}
+    for name, f in _fields_by_attname(model).items():
+        target = f.target_field if f.is_relation else f  # type: ignore[attr-defined]
+        kind = target.get_internal_type()
+        if f.is_relation and kind in ("AutoField", "BigAutoField"):
+            plain[name] = (int,)
+        elif kind in _TEXT_FIELDS:
+            plain[name] = (str,)
+    return plain
 
 
 @cache
