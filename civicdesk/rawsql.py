@@ -43,10 +43,16 @@ def insert_sql(model: type[Model], *, conflict: str = "", returning: str = "id")
 
 
 def insert_params(instance: Model) -> list[Any]:
-    """The values of ``instance`` for :func:`insert_sql`, prepared as the ORM prepares them."""
-    return [
-        f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in insert_fields(type(instance))
-    ]
+    """The values of ``instance`` for :func:`insert_sql`, prepared as the ORM prepares them (plain text and
+    auto-id foreign keys pass unchanged, as in :func:`insert_values`)."""
+    plain = _plain_columns(type(instance))
+    params = []
+    for f in insert_fields(type(instance)):
+        value = f.pre_save(instance, add=True)
+        params.append(
+            value if type(value) in plain.get(f.attname, ()) else f.get_db_prep_save(value, connection)
+        )
+    return params
 
 
 def insert_select_sql(

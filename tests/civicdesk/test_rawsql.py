@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from civicdesk.rawsql import insert_select_sql, insert_values
+from civicdesk.rawsql import insert_fields, insert_params, insert_select_sql, insert_values
 from constituents.models import Constituent
 from messages.models import Message
 
@@ -33,6 +33,26 @@ def test_values_match_the_orms_own_preparation() -> None:
         assert type(got) is type(expected), name
         if name != "details":  # the JSON adapter has no equality; its type is checked above
             assert got == expected, name
+
+
+def test_instance_params_match_the_orms_own_preparation() -> None:
+    message = Message(
+        office_id=7,
+        conversation_id=9,
+        direction="inbound",
+        channel="sms",
+        body="Hi",
+        status="received",
+        duration_seconds=3,
+        details={"a": 1},
+        created_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+    )
+    params = insert_params(message)
+    for field, got in zip(insert_fields(Message), params, strict=True):
+        expected = field.get_db_prep_save(field.pre_save(message, add=True), connection)
+        assert type(got) is type(expected), field.attname
+        if field.attname != "details":
+            assert got == expected, field.attname
 
 
 def test_fields_not_given_are_their_defaults_and_callable_defaults_must_be_given() -> None:
