@@ -14,12 +14,12 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from messages.models import CallInCampaign, CallInTally, ParkedVoiceCallback, Tag, TriageQueue
 from messages.services.voice.flow import menu_preview
+from messages.services.voice_campaigns import call_in_campaign_switch
 from messages.twilio.voice_twiml import render_pretty
 from offices.admin import OfficeScopedAdmin, admin_office_ids
 from offices.ivr import IvrAction, IvrMenu, IvrOption
@@ -145,12 +145,20 @@ class CallInCampaignAdmin(OfficeScopedAdmin):
     readonly_fields = ["switched_by", "switched_at"]
 
     def save_model(self, request: HttpRequest, obj: CallInCampaign, form: Any, change: bool) -> None:
-        # Staff usually switch campaigns from the call-in page (messages.services.voice_campaigns), which
-        # records who did it; switching here is recorded the same way.
-        if "is_active" in form.changed_data:
-            obj.switched_by_id = request.user.pk
-            obj.switched_at = timezone.now()
+        # A switch goes through the same service as the call-in page, which records who and when; the form
+        # has already refused a second live campaign. The other edits are saved with the state as stored.
+        wanted = obj.is_active
+        stored = bool(form.initial.get("is_active", False)) if change else False
+        obj.is_active = stored
         super().save_model(request, obj, form, change)
+        if wanted != stored:
+            call_in_campaign_switch(
+                office=obj.office,
+                campaign_id=obj.pk,
+                is_active=wanted,
+                switched_by=request.user,  # type: ignore[arg-type]  # the admin requires a logged-in user
+            )
+            obj.refresh_from_db()
 
 
 @admin.register(CallInTally)
