@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +15,13 @@ from django.utils import timezone
 from constituents.models import Constituent, SmsConsent
 from messages.models import Conversation, ConversationStatus, Media, Message, MessageStatus, StatusCallback
 from tests import factories
-from tests.messages.twilio.webhook import SMS_PATH, STATUS_PATH, fixture, fixture_names
+from tests.messages.twilio.webhook import (
+    SMS_PATH,
+    STATUS_PATH,
+    fixture,
+    fixture_names,
+    post_signed_in_parallel,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -65,31 +70,8 @@ def test_same_webhook_five_times_stores_one_message(number: Any, post_signed: An
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_parallel_copies_store_one_message(phone_number: Any) -> None:
-    from django.conf import settings
-
-    from messages.twilio.signatures import sign
-
     params = fixture("sms_received__basic")
-    items = list(params.items())
-    signature = sign(settings.PUBLIC_BASE_URL + SMS_PATH, items, settings.TWILIO_AUTH_TOKEN)
-
-    def post(_: int) -> int:
-        try:
-            return (
-                Client()
-                .post(
-                    SMS_PATH,
-                    urlencode(items),
-                    content_type="application/x-www-form-urlencoded",
-                    headers={"X-Twilio-Signature": signature},
-                )
-                .status_code
-            )
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        codes = list(pool.map(post, range(20)))
+    codes = post_signed_in_parallel(SMS_PATH, [params] * 20, threads=20)
     assert codes == [200] * 20
     assert Message.objects.filter(provider_sid=params["MessageSid"]).count() == 1
     assert Conversation.objects.count() == 1
@@ -98,30 +80,9 @@ def test_twenty_parallel_copies_store_one_message(phone_number: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_first_texts_with_different_sids_share_one_conversation(phone_number: Any) -> None:
-    from django.conf import settings
-
-    from messages.twilio.signatures import sign
-
-    def post(i: int) -> int:
-        sid = f"SM{i:032x}"
-        items = list(fixture("sms_received__basic", MessageSid=sid, SmsSid=sid, SmsMessageSid=sid).items())
-        signature = sign(settings.PUBLIC_BASE_URL + SMS_PATH, items, settings.TWILIO_AUTH_TOKEN)
-        try:
-            return (
-                Client()
-                .post(
-                    SMS_PATH,
-                    urlencode(items),
-                    content_type="application/x-www-form-urlencoded",
-                    headers={"X-Twilio-Signature": signature},
-                )
-                .status_code
-            )
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        assert list(pool.map(post, range(10))) == [200] * 10
+    sids = [f"SM{i:032x}" for i in range(10)]
+    requests = [fixture("sms_received__basic", MessageSid=sid, SmsSid=sid, SmsMessageSid=sid) for sid in sids]
+    assert post_signed_in_parallel(SMS_PATH, requests, threads=10) == [200] * 10
     assert Message.objects.count() == 10
     assert Conversation.objects.count() == 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from django.urls import reverse
 from constituents.models import Constituent
 from messages.models import CallOutcome, Channel, Conversation, Message, ParkedVoiceCallback
 from messages.twilio.signatures import sign
+from tests.messages.twilio.webhook import post_signed_in_parallel
 from tests.messages.voice.conftest import Hotline
 from tests.messages.voice.helpers import CALL_SID, load, request_for, voice_fixture_names
 
@@ -186,26 +186,7 @@ def test_parallel_copies_of_a_withheld_number_call_store_one_call_and_one_consti
     hotline: Hotline,
 ) -> None:
     path, params, _ = request_for("voice_call_received__anonymous", hotline.ids)
-    items = list(params.items())
-    signature = sign(settings.PUBLIC_BASE_URL + path, items, settings.TWILIO_AUTH_TOKEN)
-
-    def post(_: int) -> int:
-        try:
-            return (
-                Client()
-                .post(
-                    path,
-                    urlencode(items),
-                    content_type="application/x-www-form-urlencoded",
-                    headers={"X-Twilio-Signature": signature},
-                )
-                .status_code
-            )
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        assert list(pool.map(post, range(8))) == [200] * 8
+    assert post_signed_in_parallel(path, [params] * 8, threads=8) == [200] * 8
     assert Message.objects.filter(provider_sid=CALL_SID).count() == 1
     assert Constituent.objects.count() == 1
     assert Conversation.objects.count() == 1
