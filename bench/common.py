@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -250,43 +249,39 @@ async def open_loop(
     latency counts from the scheduled time, so a slow server cannot hide queueing (coordinated omission).
     Stops by itself: nothing is launched after ``deadline`` seconds and stragglers time out.
     """
-    import aiohttp
+    from bench.httpclient import HttpError, HttpPool
 
-    parts = urlsplit(base_url)
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False, enable_cleanup_closed=True)
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    pool = HttpPool(base_url, limit=connections, timeout=timeout)
+    # Encoded before the clock starts: the generator's work per request is then a write and a read.
+    encoded = [pool.encode("POST", request.path, request.body, request.headers) for request in requests]
     result = LoadResult(started=time.time(), finished=0.0)
     loop = asyncio.get_running_loop()
 
-    async def fire(session: aiohttp.ClientSession, request: PreparedRequest, intended: float) -> None:
+    async def fire(request: PreparedRequest, data: bytes, intended: float) -> None:
         sent = time.time()
         try:
-            async with session.post(request.path, data=request.body, headers=request.headers) as response:
-                await response.read()
-                status = response.status
-                error = ""
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            status, _ = await pool.send(data)
+            error = ""
+        except (TimeoutError, HttpError, OSError) as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}"[:200]
         result.outcomes.append(Outcome(request.tag, intended, sent, time.time(), status, error))
 
-    async with aiohttp.ClientSession(
-        base_url=f"{parts.scheme}://{parts.netloc}", connector=connector, timeout=client_timeout
-    ) as session:
-        tasks: set[asyncio.Task[None]] = set()
-        wall0, mono0 = time.time(), loop.time()
-        for request in requests:
-            if request.at > deadline:
-                break
-            delay = mono0 + request.at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                result.max_lag = max(result.max_lag, -delay)
-            task = asyncio.create_task(fire(session, request, wall0 + request.at))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout + 5)
+    tasks: set[asyncio.Task[None]] = set()
+    wall0, mono0 = time.time(), loop.time()
+    for request, data in zip(requests, encoded, strict=True):
+        if request.at > deadline:
+            break
+        delay = mono0 + request.at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            result.max_lag = max(result.max_lag, -delay)
+        task = asyncio.create_task(fire(request, data, wall0 + request.at))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout + 5)
+    pool.close()
     result.finished = time.time()
     return result
 
