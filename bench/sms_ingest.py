@@ -3,7 +3,8 @@
 Set-up, all on this machine: gunicorn serving ``civicdesk.wsgi`` with ``bench.settings``, the machine's
 PostgreSQL (a dedicated database, created and dropped here), the machine's Redis (a dedicated database
 number), and one real Celery worker consuming the queue the webhooks enqueue on commit. The load generator is
-a separate process (asyncio + aiohttp) on loopback that fires signed webhooks open-loop at a fixed rate.
+a separate process (asyncio, bench/httpclient.py) on loopback that fires signed webhooks open-loop at a
+fixed rate.
 
 It measures, in one run:
 

@@ -37,6 +37,12 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=int, default=0, help="also print the top N functions by CPU (cProfile)"
     )
+    parser.add_argument(
+        "--sql",
+        action="append",
+        default=[],
+        help="SQL to run after migrating, before measuring (what-if experiments, e.g. dropping an index)",
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -72,6 +78,9 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from offices.models import Office, OfficePhoneNumber
 
     call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        for statement in args.sql:
+            cursor.execute(statement)
     office = Office.objects.create(name="Profile", slug="profile", official_name="P", official_title="Rep")
     OfficePhoneNumber.objects.create(office=office, e164=OFFICE_NUMBER)
     app = get_wsgi_application()
