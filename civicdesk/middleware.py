@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 # No inline script or style anywhere: every asset is vendored and served by whitenoise (PLAYBOOK §7).
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -31,3 +34,23 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's ``MessageMiddleware``, building the message storage only when something uses it.
+
+    The stock middleware builds a cookie-and-session storage for every request, cookie signer included,
+    which was 3% of an inbound-text webhook's CPU (py-spy, docs/performance.md), for requests that never
+    show or add a message. Here ``request._messages`` is a lazy object: ``messages.add_message``,
+    ``get_messages`` and the template context processor build the storage on first use, and a response
+    whose storage was never built has nothing to save.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        stored = getattr(request, "_messages", None)
+        if isinstance(stored, SimpleLazyObject) and stored._wrapped is empty:  # type: ignore[attr-defined]
+            return response
+        return super().process_response(request, response)
