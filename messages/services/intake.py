@@ -38,12 +38,12 @@ from constituents.services import (
 from messages.models import Channel, Conversation, Direction, Media, Message, MessageStatus
 from messages.services.inbound_queue import inbound_nudge_on_commit
 from messages.services.threading import (
-    TOUCH_SQL,
     Touch,
     conversation_id_for_inbound,
     conversation_touch_where,
     preview_text,
     touch_params,
+    touch_sql,
 )
 from messages.twilio.payloads import InboundSms
 from offices.selectors import office_number_route_for
@@ -134,15 +134,22 @@ def _receive_fast(
     """The one-statement path. None if the text needs the slow path; then nothing was stored but, at most,
     a new constituent."""
     hints = _hints(sms)
+    constituent = constituent_new_values(office_id, phone, hints)
+    shared, constants, given = _FAST_MESSAGE_FIELDS
+    if (
+        values.keys() != shared.keys() | constants.keys() | set(given)
+        or any(values[name] != value for name, value in constants.items())
+        or constituent.keys() != {"office_id", "phone", *HINT_FIELDS}
+    ):  # both paths must insert the same fields: a new one has to be added to the statement too
+        raise RuntimeError("the intake statement does not match the fields of a new message or constituent")
     params: dict[str, Any] = {
-        "sid": sms.message_sid,
-        "office_id": office_id,
         "phone": phone,
-        **insert_values(Constituent, prefix="c", **constituent_new_values(office_id, phone, hints)),
-        **insert_values(Message, prefix="m", **values),
+        **{param: values[name] for name, param in shared.items()},
+        **insert_values(Constituent, prefix="c", **{name: constituent[name] for name in HINT_FIELDS}),
+        **insert_values(Message, prefix="m", **{name: values[name] for name in given}),
         **touch_params(_touch(values)),
     }
-    row = fetchone_prepared(_fast_sql(tuple(values)), params)
+    row = fetchone_prepared(_fast_sql(), params)
     if row is None:  # the statement always returns one row
         raise RuntimeError("the intake statement returned no row")
     duplicate_of, message_id, constituent_id, created, *carrier = row
@@ -208,19 +215,32 @@ def _message_insert_sql() -> str:
     return insert_sql(Message, conflict="ON CONFLICT (provider_sid) DO NOTHING")
 
 
+# The fast path's message fields: (field -> the statement's shared parameter, field -> the one value the fast
+# path inserts, written into the statement, fields passed as their own ``m_*`` parameters).
+_FAST_MESSAGE_FIELDS: tuple[dict[str, str], dict[str, str], tuple[str, ...]] = (
+    {"office_id": "office_id", "provider_sid": "sid", "created_at": "touch_at"},
+    {"direction": Direction.INBOUND, "channel": Channel.SMS, "status": MessageStatus.RECEIVED},
+    ("body", "from_number", "to_number", "details"),
+)
+
+
 @cache
-def _fast_sql(message_fields: tuple[str, ...]) -> str:
+def _fast_sql() -> str:
     """One statement: SID check, constituent upsert, thread lock, message insert, thread summary.
 
     Each step after the first runs only if the one before allows it: nothing is inserted for a known SID;
     a message is inserted only into an unclosed thread; the thread is touched only if the message was
-    inserted (a parallel copy of the same webhook that lost the race on the SID changes nothing).
+    inserted (a parallel copy of the same webhook that lost the race on the SID changes nothing). Values
+    shared between steps are one parameter each, and the fast path's constants are written into the SQL:
+    every parameter costs the webhook its adaptation on every call.
     """
     hints = ", ".join(HINT_FIELDS)
+    shared, constants, given = _FAST_MESSAGE_FIELDS
     new_constituent = insert_select_sql(
         Constituent,
         prefix="c",
-        given=("office_id", "phone", *HINT_FIELDS),
+        given=HINT_FIELDS,
+        computed=(("office_id", "%(office_id)s"), ("phone", "%(phone)s")),
         source="WHERE NOT EXISTS (SELECT 1 FROM dup)",
         # The partial unique index "constituent_phone_unique_per_office".
         conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
@@ -229,23 +249,31 @@ def _fast_sql(message_fields: tuple[str, ...]) -> str:
     new_message = insert_select_sql(
         Message,
         prefix="m",
-        given=message_fields,
+        given=given,
         source="FROM thread WHERE NOT EXISTS (SELECT 1 FROM dup)",
-        computed=(("conversation_id", "thread.id"),),
+        computed=(
+            ("conversation_id", "thread.id"),
+            *((name, f"%({param})s") for name, param in shared.items()),
+            *((name, f"'{value}'") for name, value in constants.items()),
+        ),
         conflict="ON CONFLICT (provider_sid) DO NOTHING",
         returning="id, conversation_id",
     )
+    touch = touch_sql(inbound=True, first_response=False, channel=Channel.SMS)
     messages, constituents = Message._meta.db_table, Constituent._meta.db_table
     conversations = Conversation._meta.db_table
     return (
         f"WITH dup AS (SELECT id FROM {messages} WHERE provider_sid = %(sid)s), "  # noqa: S608
         f"new_constituent AS ({new_constituent}), "
         f"constituent AS (SELECT * FROM new_constituent UNION ALL SELECT id, false, {hints} "
-        f"FROM {constituents} WHERE office_id = %(office_id)s AND phone = %(phone)s LIMIT 1), "
+        # "phone <> ''" lets the generic plan of the prepared statement use the partial unique index: without
+        # it, it scanned every constituent of the office.
+        f"FROM {constituents} WHERE office_id = %(office_id)s AND phone = %(phone)s "
+        "AND phone <> '' LIMIT 1), "
         f"thread AS (SELECT id FROM {conversations} WHERE constituent_id = (SELECT id FROM constituent) "
         "AND status <> 'closed' FOR UPDATE), "
         f"new_message AS ({new_message}), "
-        f"touched AS ({TOUCH_SQL} WHERE id = (SELECT conversation_id FROM new_message) RETURNING id) "
+        f"touched AS ({touch} WHERE id = (SELECT conversation_id FROM new_message) RETURNING id) "
         "SELECT (SELECT id FROM dup), (SELECT id FROM new_message), c.* "
         "FROM (SELECT 1) AS one LEFT JOIN constituent AS c ON true"
     )

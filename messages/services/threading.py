@@ -129,34 +129,46 @@ def conversation_touch_where(where: str, where_params: dict[str, Any], touch: To
     base, with ``%(name)s`` placeholders for ``where_params``.
     """
     with connection.cursor() as cursor:
-        cursor.execute(f"{TOUCH_SQL} WHERE {where} RETURNING id", {**touch_params(touch), **where_params})
+        cursor.execute(
+            f"{touch_sql_for(touch)} WHERE {where} RETURNING id", {**touch_params(touch), **where_params}
+        )
         row = cursor.fetchone()
     return int(row[0]) if row is not None else None
 
 
 def touch_params(touch: Touch) -> dict[str, Any]:
-    """The parameters of :data:`TOUCH_SQL` (all named ``touch_*``)."""
-    return {
-        "touch_at": touch.at,
-        "touch_preview": touch.preview,
-        "touch_channel": touch.channel,
-        "touch_inbound": touch.direction == Direction.INBOUND,
-        "touch_first_response": touch.direction == Direction.OUTBOUND and touch.staff_reply,
-        "touch_wakes": [ConversationStatus.SNOOZED, ConversationStatus.PENDING],
-        "touch_open": ConversationStatus.OPEN,
-    }
+    """The parameters of :func:`touch_sql` (named ``touch_*``)."""
+    return {"touch_at": touch.at, "touch_preview": touch.preview}
 
 
-# The UPDATE … SET of a touch, without its WHERE; the intake embeds it in its one-statement fast path.
-TOUCH_SQL = (
-    f"UPDATE {_TABLE} SET "  # noqa: S608
-    "last_activity_at = GREATEST(last_activity_at, %(touch_at)s), "
-    "last_message_preview = %(touch_preview)s, last_message_channel = %(touch_channel)s, "
-    "last_inbound_at = CASE WHEN %(touch_inbound)s THEN %(touch_at)s ELSE last_inbound_at END, "
-    "status = CASE WHEN %(touch_inbound)s AND status = ANY(%(touch_wakes)s) THEN %(touch_open)s "
-    "ELSE status END, "
-    "snoozed_until = CASE WHEN %(touch_inbound)s AND status = ANY(%(touch_wakes)s) THEN NULL "
-    "ELSE snoozed_until END, "
-    "first_response_at = CASE WHEN %(touch_first_response)s AND first_response_at IS NULL "
-    "THEN %(touch_at)s ELSE first_response_at END"
-)
+def touch_sql_for(touch: Touch) -> str:
+    return touch_sql(
+        inbound=touch.direction == Direction.INBOUND,
+        first_response=touch.direction == Direction.OUTBOUND and touch.staff_reply,
+        channel=Channel(touch.channel),
+    )
+
+
+@cache
+def touch_sql(*, inbound: bool, first_response: bool, channel: Channel) -> str:
+    """The UPDATE … SET of a touch, without its WHERE; the intake embeds it in its one-statement fast path.
+
+    What kind of message it is (direction, channel, a staff reply or not) is written into the statement, so
+    each of the few kinds is one prepared statement and a call sends only the time and the preview. Every
+    SET expression reads the row as it was, so the wake-up tests the status before this update.
+    """
+    wakes = ", ".join(f"'{s.value}'" for s in (ConversationStatus.SNOOZED, ConversationStatus.PENDING))
+    sets = [
+        "last_activity_at = GREATEST(last_activity_at, %(touch_at)s)",
+        "last_message_preview = %(touch_preview)s",
+        f"last_message_channel = '{channel.value}'",
+    ]
+    if inbound:
+        sets += [
+            "last_inbound_at = %(touch_at)s",
+            f"status = CASE WHEN status IN ({wakes}) THEN '{ConversationStatus.OPEN.value}' ELSE status END",
+            f"snoozed_until = CASE WHEN status IN ({wakes}) THEN NULL ELSE snoozed_until END",
+        ]
+    if first_response:
+        sets.append("first_response_at = COALESCE(first_response_at, %(touch_at)s)")
+    return f"UPDATE {_TABLE} SET {', '.join(sets)}"  # noqa: S608

@@ -213,3 +213,44 @@ def test_number_routes_are_cached_for_their_ttl(phone_number: Any, settings: Any
         assert moved.office_id == other.pk
     finally:
         office_number_routes_clear()
+
+
+def test_the_prepared_intake_statement_uses_the_indexes_in_its_generic_plan(
+    phone_number: Any, post_signed: Any
+) -> None:
+    """A prepared statement soon runs a generic plan, which cannot assume anything about the parameters: a
+    partial index is usable only if the statement itself implies its predicate. Every lookup of the
+    one-statement intake must still be an index lookup on the right index (not a scan of the office)."""
+    import json
+    import re
+
+    from messages.services.intake import _fast_sql
+
+    _text(post_signed, 1)  # a constituent with an open thread
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    statement = re.sub(r"%\((\w+)\)s", placeholder, _fast_sql())
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"PREPARE intake_generic AS {statement}")
+            cursor.execute(
+                f"EXPLAIN (FORMAT JSON) EXECUTE intake_generic({', '.join(['NULL'] * len(names))})"
+            )
+            plan = json.dumps(cursor.fetchone()[0])
+        finally:
+            cursor.execute("DEALLOCATE ALL")
+            cursor.execute("RESET plan_cache_mode")
+            cursor.execute("RESET enable_seqscan")
+    scans = re.findall(r'"Index Name": "([^"]+)"', plan)
+    assert "constituent_phone_unique_per_office" in scans, scans
+    assert "constituents_constituent_office_id_e0f2d63c" not in scans, scans
+    assert "conversation_one_unclosed_per_constituent" in scans, scans
+    assert any("provider_sid" in name for name in scans), scans  # either index on the SID answers it
+    assert '"Seq Scan"' not in plan
