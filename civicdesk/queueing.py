@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import Any
 
 import redis
@@ -37,7 +38,7 @@ def enqueue_on_commit(task: Task, *args: Any, countdown: float | None = None) ->
     transaction.on_commit(lambda: enqueue(task, *args, countdown=countdown))
 
 
-def nudge(key: str, task: Task, *, seconds: int) -> bool:
+def nudge(key: str, task: Task, *, seconds: int, memo_seconds: float = 0.0) -> bool:
     """Publish ``task`` unless a nudge under ``key`` is still pending: one publish per burst of work.
 
     For work whose durable record is a database row and whose task drains everything pending: the caller
@@ -45,21 +46,39 @@ def nudge(key: str, task: Task, *, seconds: int) -> bool:
     :func:`nudge_clear` before it starts reading, so work committed at any moment is either seen by a
     running drain or nudges a new one. Never raises: if Redis is down, the row waits for the sweeper.
     Returns True if this call published.
+
+    ``memo_seconds``: a process that saw the key set (or set it) less than this long ago skips the round
+    trip to Redis. That is safe only for a drain that, after clearing the key, keeps reading until a pass
+    from the very beginning that starts at least ``memo_seconds`` after it began finds nothing: the drain
+    that clears the key seen here starts after it was seen, so it still reads whatever this process commits
+    within ``memo_seconds`` of seeing it (``messages.services.inbound_queue.inbound_drain``).
     """
+    if memo_seconds > 0:
+        seen = _seen_set.get(key)
+        if seen is not None and time.monotonic() - seen < memo_seconds:
+            return False
+    asked = time.monotonic()  # before the round trip: the key was set at some moment after this
     try:
         if not _key_set(key, seconds):
+            _seen_set[key] = asked
             return False
     except Exception:
         logger.warning("could not nudge %s; the sweeper will start it", task.name, exc_info=True)
         return False
     if enqueue(task):
+        _seen_set[key] = asked
         return True
     nudge_clear(key)  # let the next caller try to publish again
     return False
 
 
+# When this process last saw each nudge key set, by time.monotonic(); see nudge(memo_seconds=...).
+_seen_set: dict[str, float] = {}
+
+
 def nudge_clear(key: str) -> None:
     """Forget a pending nudge (a drain is starting, or its publish failed). Never raises."""
+    _seen_set.pop(key, None)
     try:
         client = _redis_client()
         if client is None:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 
-from civicdesk.env import env_bool, env_int, env_list, env_str
+from civicdesk.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -237,6 +237,9 @@ SWEEPER_STALE_AFTER_SECONDS = env_int("SWEEPER_STALE_AFTER_SECONDS", 60)
 # At most one inbound drain is published per this many seconds while one is pending
 # (messages.services.inbound_queue); the drain itself takes everything pending when it runs.
 INBOUND_NUDGE_SECONDS = env_int("INBOUND_NUDGE_SECONDS", 10)
+# A web process that saw a drain on its way less than this long ago does not ask Redis again; every drain
+# keeps reading at least this long (0 turns both off).
+INBOUND_NUDGE_MEMO_SECONDS = env_float("INBOUND_NUDGE_MEMO_SECONDS", 0.5)
 VOICE_NUDGE_SECONDS = env_int("VOICE_NUDGE_SECONDS", INBOUND_NUDGE_SECONDS)  # voicemail follow-ups
 # Seconds each process keeps the number -> office routing of webhooks (0: read it every time).
 OFFICE_NUMBER_CACHE_SECONDS = env_int("OFFICE_NUMBER_CACHE_SECONDS", 5)

@@ -49,3 +49,4 @@ STATIC_ROOT = None  # type: ignore[assignment]  # tests serve static files throu
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 OFFICE_NUMBER_CACHE_SECONDS = 0  # tests re-point numbers between offices; the cache has its own test
+INBOUND_NUDGE_MEMO_SECONDS = 0.0  # every drain would linger; the memo and the lingering have their own tests

@@ -85,25 +85,31 @@ def inbound_process_batch(*, message_ids: list[int]) -> int:
     return processed
 
 
-def inbound_process_pending(*, after: int = 0, limit: int = 200) -> tuple[int | None, int]:
+def inbound_process_pending(
+    *, after: int = 0, limit: int = 200, failed: set[int] | None = None
+) -> tuple[int | None, int]:
     """Process up to ``limit`` pending inbound messages with ids above ``after``, oldest first.
 
+    Messages in ``failed`` are passed over, and the ids of those whose processing raises are added to it.
     Returns (the last id looked at, or None if there was none; how many this call processed).
     """
-    return _process_rows(_pending().filter(pk__gt=after)[:limit])
+    pending = _pending().filter(pk__gt=after)
+    if failed:
+        pending = pending.exclude(pk__in=failed)
+    return _process_rows(pending[:limit], failed=failed)
 
 
 def _pending() -> QuerySet[Message]:
     return Message.objects.filter(direction="inbound", processed_at__isnull=True).order_by("pk")
 
 
-def _process_rows(pending: QuerySet[Message]) -> tuple[int | None, int]:
+def _process_rows(pending: QuerySet[Message], *, failed: set[int] | None = None) -> tuple[int | None, int]:
     """Most texts need nothing but the mark: no keyword, no media, and no auto-acknowledgement due (the
     thread has had its one, the office has none, or the constituent opted out). Those are recognised from
     the one query that reads the batch, and marked with one UPDATE, which is what lets one worker keep up
     with hundreds of texts a second. The rest go one by one through :func:`inbound_process`, in a
-    transaction each. A message whose processing raises is logged and left pending: the sweeper retries
-    it, and it does not hold up the others.
+    transaction each. A message whose processing raises is logged and left pending (and added to
+    ``failed``): the sweeper retries it, and it does not hold up the others.
     """
     rows = pending.values_list(
         "pk",
@@ -139,6 +145,8 @@ def _process_rows(pending: QuerySet[Message]) -> tuple[int | None, int]:
             done += inbound_process(message_id=pk)
         except Exception:
             logger.exception("processing inbound message %s failed; the sweeper will retry it", pk)
+            if failed is not None:
+                failed.add(pk)
     return last, done
 
 

@@ -5,6 +5,7 @@ docs/performance.md ("SMS ingest") measures why these matter; these tests pin th
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from civicdesk import queueing
 from constituents.models import Constituent, SmsConsent
 from constituents.services import LocationHints, constituent_ref_for_phone
 from messages.models import Conversation, ConversationStatus, Message
@@ -174,6 +176,74 @@ def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatc
     assert inbound_queue.inbound_nudge() is True
     assert len(published) == 2
     cache.delete(inbound_queue.NUDGE_KEY)
+
+
+def test_a_process_that_saw_a_drain_on_its_way_skips_the_round_trip(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.INBOUND_NUDGE_MEMO_SECONDS = 30
+    round_trips: list[str] = []
+    key_set = queueing._key_set
+
+    def counted(key: str, seconds: int) -> bool:
+        round_trips.append(key)
+        return key_set(key, seconds)
+
+    monkeypatch.setattr("civicdesk.queueing._key_set", counted)
+    monkeypatch.setattr("civicdesk.queueing.enqueue", lambda *args, **kw: True)
+    inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
+    assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
+    assert len(round_trips) == 1  # the other four trusted what this process saw
+    # Another process's key counts as seen too.
+    inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
+    cache.set(inbound_queue.NUDGE_KEY, 1, timeout=10)
+    assert [inbound_queue.inbound_nudge() for _ in range(3)] == [False, False, False]
+    assert len(round_trips) == 2
+    # A drain's own successor nudge never trusts the memo.
+    assert inbound_queue.inbound_nudge(memo=False) is False
+    assert len(round_trips) == 3
+    inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
+
+
+def test_the_drain_reads_from_the_start_until_the_memo_time_has_passed(
+    phone_number: Any, post_signed: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook that trusted its memo did not nudge; a text can commit after higher ids were read."""
+    settings.INBOUND_NUDGE_MEMO_SECONDS = 0.3
+    texts = [_text(post_signed, n, sender=f"+1415555{n:04d}") for n in range(1, 4)]
+    real_sleep = time.sleep
+    late: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        if not late:  # the lowest id becomes pending again, as a transaction committing late would
+            Message.objects.filter(pk=texts[0].pk).update(processed_at=None)
+            late.append(texts[0].pk)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(inbound_queue.time, "sleep", sleep)
+    started = time.monotonic()
+    assert inbound_queue.inbound_drain(batch_size=10, pause_seconds=0.05) == 4
+    assert time.monotonic() - started >= 0.3
+    assert late
+    assert not Message.objects.filter(direction="inbound", processed_at__isnull=True).exists()
+
+
+def test_a_text_that_fails_is_tried_once_per_drain_however_long_it_reads(
+    phone_number: Any, post_signed: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.INBOUND_NUDGE_MEMO_SECONDS = 0.3
+    broken = _text(post_signed, 1, body="HELP")  # a keyword: goes through inbound_process
+    _text(post_signed, 2, sender="+14155550999")
+    attempts: list[int] = []
+
+    def explode(*, message_id: int) -> bool:
+        attempts.append(message_id)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("messages.services.processing.inbound_process", explode)
+    assert inbound_queue.inbound_drain(pause_seconds=0.05) == 1
+    assert attempts == [broken.pk]  # left for the sweeper, not retried by every pass from the start
+    assert Message.objects.get(pk=broken.pk).processed_at is None
 
 
 def test_a_failed_publish_clears_the_nudge_so_the_next_text_retries(monkeypatch: pytest.MonkeyPatch) -> None:
