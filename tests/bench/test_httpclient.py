@@ -107,3 +107,17 @@ def test_a_slow_response_times_out_and_frees_its_slot(server: str) -> None:
             pool.close()
 
     assert asyncio.run(run()) == (True, (200, b"ok"))
+
+
+def test_a_connection_idle_longer_than_idle_timeout_is_not_reused(server: str) -> None:
+    async def run() -> None:
+        pool = HttpPool(server, limit=1, timeout=5, idle_timeout=0.05)
+        try:
+            await pool.post("/echo", b"1", {})
+            await asyncio.sleep(0.1)  # the server might be closing it right now: open a new one
+            await pool.post("/echo", b"2", {})
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+    assert len(_Handler.peers) == 2
