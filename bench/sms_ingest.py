@@ -73,7 +73,7 @@ QUEUE = "civicdesk-bench-sms"
 POOL_BASE = 2125550000
 NEW_SENDER_BASE = 3000000000
 # gunicorn defaults (bench/README.md says why) and the ladders, per second.
-WORKER_CLASS, WORKERS, THREADS = "gthread", 2, 4
+WORKER_CLASS, WORKERS, THREADS = "gthread", 2, 2
 WEBHOOK_RATES = "10,20,30,40,50,60,80,100,150"
 BARE_RATES = "200,300,400,500,600,700,800,1000,1200,1500"
 BODIES = [
