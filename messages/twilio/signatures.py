@@ -29,6 +29,7 @@ from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
+from messages.twilio.forms import parse_form_body
 from messages.twilio.payloads import ACCOUNT_SID_PREFIXES, is_sid
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def twilio_signature_required(view: View[P]) -> View[P]:
     def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
+        parse_form_body(request)
         if not request.headers.get(SIGNATURE_HEADER):
             return _reject(request, "missing signature header")
         main_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "")
