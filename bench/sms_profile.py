@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=int, default=0, help="also print the top N functions by CPU (cProfile)"
     )
+    parser.add_argument("--sort", default="tottime", help="the profile's order (tottime, cumulative, ...)")
     parser.add_argument(
         "--sql",
         action="append",
@@ -156,7 +157,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         profiler.enable()
         run([webhook(2 * 10**9 + seq) for seq in range(args.requests)])
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(args.sort).print_stats(args.profile)
     return {
         "requests": args.requests,
         "webhook_cpu_ms": {"median": round(statistics.median(webhook_cpu), 3)},
