@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 from psycopg import sql
 
@@ -153,6 +154,37 @@ class _PreparedCursor(psycopg.Cursor[Any]):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
+class _LoggedPreparedCursor(_PreparedCursor):
+    """For Django's query log (``DEBUG``, ``CaptureQueriesContext``): psycopg does not record the query it
+    ran by name, where Django's ``last_executed_query`` reads it, so it is recorded here."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        super().execute(query, params, binary=binary)
+        if self._query is None:
+            self._query = self._convert_query(query, params)
+        return self
+
+
+# psycopg prepares a statement automatically after this many executions; so high that only the statements
+# run through _PreparedCursor (which asks explicitly) are ever prepared.
+EXPLICIT_PREPARE_ONLY = 2**31 - 1
+
+
+def _allow_explicit_prepare(raw_connection: psycopg.Connection[Any]) -> None:
+    """Let ``prepare=True`` take effect on this connection.
+
+    Django opens psycopg connections with ``prepare_threshold=None`` (so that poolers keep working), and
+    with ``None`` psycopg ignores ``prepare=True`` too: the statement is parsed and planned on every call,
+    silently. The intake statement's planning costs PostgreSQL more than its execution, so it must really be
+    prepared. A threshold no query reaches prepares exactly what asks, and nothing else: the ORM's
+    client-side-binding cursors never prepare at all.
+    """
+    if raw_connection.prepare_threshold is None:
+        raw_connection.prepare_threshold = EXPLICIT_PREPARE_ONLY
+
+
 def fetchone_prepared(query: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
     """Run a hot statement as a server-side prepared statement on Django's connection; its first row.
 
@@ -163,12 +195,17 @@ def fetchone_prepared(query: str, params: dict[str, Any]) -> tuple[Any, ...] | N
     query. Set ``DATABASE_PREPARED_STATEMENTS`` off behind a pooler that cannot keep prepared statements
     (PgBouncer before 1.21 in transaction mode).
     """
+    cursor: CursorWrapper
     if settings.DATABASE_PREPARED_STATEMENTS:
         connection.ensure_connection()
-        raw: Any = _PreparedCursor(connection.connection)  # django-stubs type these as Django's own wrapper
-        cursor = (
-            connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-        )
+        _allow_explicit_prepare(connection.connection)
+        # django-stubs type the raw cursors as Django's own wrapper, hence Any.
+        if connection.queries_logged:
+            raw: Any = _LoggedPreparedCursor(connection.connection)
+            cursor = connection.make_debug_cursor(raw)
+        else:
+            raw = _PreparedCursor(connection.connection)
+            cursor = connection.make_cursor(raw)
     else:
         cursor = connection.cursor()
     with cursor:

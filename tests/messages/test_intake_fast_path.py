@@ -324,3 +324,34 @@ def test_the_prepared_intake_statement_uses_the_indexes_in_its_generic_plan(
     assert "conversation_one_unclosed_per_constituent" in scans, scans
     assert any("provider_sid" in name for name in scans), scans  # either index on the SID answers it
     assert '"Seq Scan"' not in plan
+
+
+def test_the_intake_statement_is_really_prepared_and_reused(phone_number: Any, post_signed: Any) -> None:
+    """Django opens connections with psycopg's ``prepare_threshold=None``, under which ``prepare=True`` is
+    silently ignored and PostgreSQL plans the statement on every text (more than its execution costs)."""
+    from messages.services.intake import _fast_sql
+
+    opening = _fast_sql().split("%(")[0]  # "WITH dup AS (SELECT id FROM <messages> WHERE provider_sid = "
+    for n in range(1, 5):
+        _text(post_signed, n)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE starts_with(statement, %s)",
+            [opening],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 1, "the intake statement is not prepared on this connection"
+    assert rows[0][0] >= 4  # one per text: prepared once, executed again by name
+
+
+def test_prepared_statements_can_be_turned_off_for_poolers(
+    phone_number: Any, post_signed: Any, settings: Any
+) -> None:
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    _text(post_signed, 1)
+    second = _text(post_signed, 2)
+    assert second.conversation.messages.count() == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == 0
