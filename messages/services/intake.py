@@ -1,13 +1,13 @@
 """Inbound texts: verify → persist → acknowledge. No network I/O happens here; follow-up work is queued.
 
 This is the hottest path in civicdesk (every text, at hundreds per second on a call-in day). The common
-case, a plain text from a constituent with an open thread, is ONE statement, its own transaction
-(:func:`_fast_sql`): it checks the SID, upserts the constituent, locks the open thread, inserts the message
-``ON CONFLICT (provider_sid) DO NOTHING`` and folds it into the thread's inbox summary only if it was
-inserted. Everything else (a new or reopened thread, MMS media, senders with no E.164 number, a lost race)
-takes :func:`_receive`, one ordinary transaction of a few statements. Nothing is ever half-written: the
-fast statement either stores the message with its thread summary or changes nothing but, at most, a new
-constituent row, which the slow path then finds.
+cases, a plain text from a constituent with an open thread and a first text from a new number, are ONE
+statement, its own transaction (:func:`_fast_sql`): it checks the SID, upserts the constituent, locks the
+open thread or starts one, inserts the message ``ON CONFLICT (provider_sid) DO NOTHING`` and folds it into
+the thread's inbox summary only if it was inserted. Everything else (a thread to reopen, MMS media, senders
+with no E.164 number, a lost race) takes :func:`_receive`, one ordinary transaction of a few statements.
+Nothing is ever half-written: the fast statement either stores the message with its thread and summary or
+changes nothing but, at most, a new constituent row, which the slow path then finds.
 
 Processing (keywords, consent, auto-replies, media download) happens in a worker: the committed row with
 ``processed_at`` NULL is the record of that work, and a coalesced nudge wakes the worker
@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from civicdesk.rawsql import fetchone_prepared, insert_params, insert_select_sql, insert_sql, insert_values
@@ -35,7 +37,15 @@ from constituents.services import (
     constituent_new_values,
     constituent_ref_for_phone,
 )
-from messages.models import Channel, Conversation, Direction, Media, Message, MessageStatus
+from messages.models import (
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Media,
+    Message,
+    MessageStatus,
+)
 from messages.services.inbound_queue import inbound_nudge_on_commit
 from messages.services.threading import (
     Touch,
@@ -144,15 +154,25 @@ def _receive_fast(
         raise RuntimeError("the intake statement does not match the fields of a new message or constituent")
     params: dict[str, Any] = {
         "phone": phone,
+        "reopen_after": values["created_at"] - timedelta(hours=settings.CONVERSATION_REOPEN_WINDOW_HOURS),
         **{param: values[name] for name, param in shared.items()},
         **insert_values(Constituent, prefix="c", **{name: constituent[name] for name in HINT_FIELDS}),
         **insert_values(Message, prefix="m", **{name: values[name] for name in given}),
         **touch_params(_touch(values)),
     }
-    row = fetchone_prepared(_fast_sql(), params)
+    try:
+        if connection.in_atomic_block:  # the guard's error must not break the caller's transaction
+            with transaction.atomic():
+                row = fetchone_prepared(_fast_sql(), params)
+        else:
+            row = fetchone_prepared(_fast_sql(), params)
+    except DataError as exc:
+        if _THREAD_WITHOUT_MESSAGE not in str(exc):
+            raise
+        return None  # the statement was undone whole; the slow path sorts out the race
     if row is None:  # the statement always returns one row
         raise RuntimeError("the intake statement returned no row")
-    duplicate_of, message_id, constituent_id, created, *carrier = row
+    duplicate_of, message_id, _guard, constituent_id, created, *carrier = row
     if duplicate_of is not None:
         return IntakeResult(duplicate_of, created=False)
     if constituent_id is not None and not created:
@@ -226,11 +246,13 @@ _FAST_MESSAGE_FIELDS: tuple[dict[str, str], dict[str, str], tuple[str, ...]] = (
 
 @cache
 def _fast_sql() -> str:
-    """One statement: SID check, constituent upsert, thread lock, message insert, thread summary.
+    """One statement: SID check, constituent upsert, thread lock or start, message insert, thread summary.
 
     Each step after the first runs only if the one before allows it: nothing is inserted for a known SID;
-    a message is inserted only into an unclosed thread; the thread is touched only if the message was
-    inserted (a parallel copy of the same webhook that lost the race on the SID changes nothing). Values
+    a thread is started only if the constituent has no unclosed one and none closed within the reopen
+    window; a message is inserted only into an unclosed thread; the thread is touched only if the message
+    was inserted (a parallel copy of the same webhook that lost the race on the SID changes nothing, and a
+    race that would leave a started thread without its message fails the statement). Values
     shared between steps are one parameter each, and the fast path's constants are written into the SQL:
     every parameter costs the webhook its adaptation on every call.
     """
@@ -262,6 +284,34 @@ def _fast_sql() -> str:
     touch = touch_sql(inbound=True, first_response=False, channel=Channel.SMS)
     messages, constituents = Message._meta.db_table, Constituent._meta.db_table
     conversations = Conversation._meta.db_table
+    closed = ConversationStatus.CLOSED.value
+    # A first text (or the first after a thread was closed longer ago than the reopen window) starts a thread
+    # with its inbox summary already written: the statement's later steps cannot see a row it inserted, so
+    # "touched" below finds nothing to update for it. A thread closed within the window is reopened by the
+    # slow path instead, so none is started then.
+    new_thread = insert_select_sql(
+        Conversation,
+        prefix="t",
+        given=(),
+        computed=(
+            ("office_id", "%(office_id)s"),
+            ("constituent_id", "(SELECT id FROM constituent)"),
+            ("last_activity_at", "%(touch_at)s"),
+            ("last_message_preview", "%(touch_preview)s"),
+            ("last_message_channel", f"'{Channel.SMS.value}'"),
+            ("last_inbound_at", "%(touch_at)s"),
+            ("created_at", "%(touch_at)s"),
+        ),
+        source=(
+            "WHERE NOT EXISTS (SELECT 1 FROM dup) AND NOT EXISTS (SELECT 1 FROM open_thread) "  # noqa: S608
+            "AND EXISTS (SELECT 1 FROM constituent) "
+            f"AND NOT EXISTS (SELECT 1 FROM {conversations} "
+            f"WHERE constituent_id = (SELECT id FROM constituent) AND status = '{closed}' "
+            "AND closed_at >= %(reopen_after)s)"
+        ),
+        # The partial unique index "conversation_one_unclosed_per_constituent".
+        conflict=f"ON CONFLICT (constituent_id) WHERE NOT (status = '{closed}') DO NOTHING",
+    )
     return (
         f"WITH dup AS (SELECT id FROM {messages} WHERE provider_sid = %(sid)s), "  # noqa: S608
         f"new_constituent AS ({new_constituent}), "
@@ -270,10 +320,21 @@ def _fast_sql() -> str:
         # it, it scanned every constituent of the office.
         f"FROM {constituents} WHERE office_id = %(office_id)s AND phone = %(phone)s "
         "AND phone <> '' LIMIT 1), "
-        f"thread AS (SELECT id FROM {conversations} WHERE constituent_id = (SELECT id FROM constituent) "
-        "AND status <> 'closed' FOR UPDATE), "
+        f"open_thread AS (SELECT id FROM {conversations} WHERE constituent_id = (SELECT id FROM constituent) "
+        f"AND status <> '{closed}' FOR UPDATE), "
+        f"new_thread AS ({new_thread}), "
+        "thread AS (SELECT id FROM open_thread UNION ALL SELECT id FROM new_thread), "
         f"new_message AS ({new_message}), "
         f"touched AS ({touch} WHERE id = (SELECT conversation_id FROM new_message) RETURNING id) "
-        "SELECT (SELECT id FROM dup), (SELECT id FROM new_message), c.* "
+        "SELECT (SELECT id FROM dup), (SELECT id FROM new_message), "
+        # A thread started without its message would be a half-written intake: the message can lose only a
+        # race on its SID, to a copy of the webhook from another sender. Failing the statement undoes it all.
+        # (The text is not a constant, so the planner cannot fold the cast and fail every call.)
+        "CASE WHEN EXISTS (SELECT 1 FROM new_thread) AND NOT EXISTS (SELECT 1 FROM new_message) "
+        f"THEN CAST('{_THREAD_WITHOUT_MESSAGE} ' || (SELECT id FROM new_thread) AS integer) END, c.* "
         "FROM (SELECT 1) AS one LEFT JOIN constituent AS c ON true"
     )
+
+
+# In the error PostgreSQL raises when the intake statement would start a thread without storing its message.
+_THREAD_WITHOUT_MESSAGE = "intake: a new thread without its message"

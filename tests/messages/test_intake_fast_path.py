@@ -66,6 +66,50 @@ def test_a_returning_constituents_text_is_one_statement(
     assert conversation.last_inbound_at == second.created_at
 
 
+def test_a_first_text_is_one_statement_too(phone_number: Any, post_signed: Any, settings: Any) -> None:
+    """A call-in day brings thousands of new numbers: their first text starts the constituent and the thread
+    in the same single statement, with the thread's inbox summary written as a touch would write it."""
+    settings.OFFICE_NUMBER_CACHE_SECONDS = 60
+    office_number_routes_clear()
+    _text(post_signed, 1, sender="+14155550100")  # caches the number's route
+    with CaptureQueriesContext(connection) as queries:
+        first = _text(post_signed, 2, body="Vote  no\non HB 12")
+    statements = _data_statements(queries)[:-1]
+    office_number_routes_clear()
+    assert len(statements) == 1, statements
+    conversation = Conversation.objects.get(pk=first.conversation_id)
+    assert conversation.constituent.phone == "+14155550123"
+    assert conversation.constituent.carrier_city == "SAN FRANCISCO"
+    assert (conversation.office_id, conversation.status) == (phone_number.office_id, ConversationStatus.OPEN)
+    assert conversation.created_at == conversation.last_activity_at == first.created_at
+    assert conversation.last_inbound_at == first.created_at
+    assert conversation.last_message_preview == "Vote no on HB 12"
+    assert conversation.last_message_channel == "sms"
+    assert conversation.is_unread
+    assert (conversation.assignee_id, conversation.queue_id, conversation.closed_at) == (None, None, None)
+
+
+def test_a_text_long_after_a_thread_closed_starts_a_new_one_in_one_statement(
+    phone_number: Any, post_signed: Any, settings: Any
+) -> None:
+    first = _text(post_signed, 1)
+    closed_at = timezone.now() - timedelta(hours=settings.CONVERSATION_REOPEN_WINDOW_HOURS + 1)
+    Conversation.objects.filter(pk=first.conversation_id).update(
+        status=ConversationStatus.CLOSED, closed_at=closed_at
+    )
+    settings.OFFICE_NUMBER_CACHE_SECONDS = 60
+    office_number_routes_clear()
+    _text(post_signed, 2, sender="+14155550100")  # caches the number's route
+    with CaptureQueriesContext(connection) as queries:
+        second = _text(post_signed, 3)
+    statements = _data_statements(queries)[:-1]
+    office_number_routes_clear()
+    assert len(statements) == 1, statements
+    assert second.conversation_id != first.conversation_id
+    assert Conversation.objects.get(pk=first.conversation_id).status == ConversationStatus.CLOSED
+    assert Conversation.objects.get(pk=second.conversation_id).status == ConversationStatus.OPEN
+
+
 def test_a_text_reopens_a_recently_closed_thread_and_wakes_a_snoozed_one(
     phone_number: Any, post_signed: Any
 ) -> None:
@@ -355,3 +399,61 @@ def test_prepared_statements_can_be_turned_off_for_poolers(
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_is_never_left_without_its_message(phone_number: Any) -> None:
+    """The one way the statement could start a thread but not store the message: another copy of the SID,
+    from another sender, commits first while the statement waits on the SID's index. The statement then
+    fails whole, and the slow path answers with the copy that won."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from tests.messages.twilio.webhook import post_signed_in_parallel
+
+    sid = _sid(7)
+    holding, release = threading.Event(), threading.Event()
+
+    def first_copy() -> None:  # stores the SID from +14155550123 and holds its transaction open
+        try:
+            with transaction.atomic():
+                factories.MessageFactory(
+                    conversation__constituent__office=phone_number.office, provider_sid=sid
+                )
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=first_copy)
+    holder.start()
+    assert holding.wait(10)
+    result: list[list[int]] = []
+    poster = threading.Thread(
+        target=lambda: result.append(
+            post_signed_in_parallel(
+                SMS_PATH, [fixture("sms_received__basic", MessageSid=sid, From="+12025550199")], threads=1
+            )
+        )
+    )
+    poster.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the new sender's statement waits on the SID
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND starts_with(query, 'WITH dup AS')"
+            )
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the intake statement never waited on the SID")
+    release.set()
+    holder.join(10)
+    poster.join(10)
+    assert result == [[200]]
+    assert Message.objects.filter(provider_sid=sid).count() == 1
+    newcomer = Constituent.objects.filter(phone="+12025550199")
+    assert not Conversation.objects.filter(constituent__in=newcomer).exists()
