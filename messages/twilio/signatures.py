@@ -20,7 +20,7 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
-from typing import Concatenate, ParamSpec
+from typing import Concatenate, ParamSpec, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseForbidden, HttpResponseNotAllowed
@@ -90,11 +90,26 @@ def is_valid_twilio_request(request: HttpRequest, auth_tokens: Sequence[str]) ->
     if request.content_type == "multipart/form-data" and request.FILES:
         return False  # uploaded files are not covered by the signature
     url = request_public_url(request)
-    # request.POST is a QueryDict: RequestValidator reads every value of a repeated key via getlist().
-    return any(token and _signature_matches(token, url, request.POST, signature) for token in auth_tokens)
+    # A QueryDict is a dict of each key's list of values (django-stubs type it as a dict of single values).
+    params = _SignedParams(dict.items(cast("dict[str, list[str]]", request.POST)))
+    return any(token and _signature_matches(token, url, params, signature) for token in auth_tokens)
 
 
-def _signature_matches(token: str, url: str, params: MultiValueDict[str, str], signature: str) -> bool:
+class _SignedParams(dict[str, list[str]]):
+    """Every value of every POST parameter, for ``RequestValidator``.
+
+    The SDK reads a parameter's values with ``getall()`` if the mapping has it, else ``getlist()`` (a
+    ``QueryDict``: an ``AttributeError`` raised and caught for each of a webhook's ~20 parameters), else as
+    one value. Both are answered here straight from the lists.
+    """
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+    getlist = getall
+
+
+def _signature_matches(token: str, url: str, params: Params | _SignedParams, signature: str) -> bool:
     """The SDK's check, exact URL first.
 
     ``RequestValidator.validate`` always computes two signatures (the URL with and without its default

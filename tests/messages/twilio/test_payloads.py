@@ -155,6 +155,15 @@ def test_nul_bytes_are_stripped_from_every_string_and_key():
     assert not any("\x00" in key or any("\x00" in v for v in values) for key, values in sms.raw.items())
 
 
+def test_names_that_differ_only_by_nul_bytes_merge_and_raw_is_a_copy():
+    post = form([*sms_params().items(), ("Tag\x00", "a"), ("Tag", "b\x00")])
+    assert parse_inbound_sms(post).raw["Tag"] == ["a", "b"]
+    clean = form(sms_params())
+    raw = parse_inbound_sms(clean).raw
+    raw["Body"].append("changed")
+    assert clean.getlist("Body") == [sms_params()["Body"]]
+
+
 def test_media_only_message_has_empty_body():
     params = sms_params(NumMedia="1", MediaUrl0="https://api.twilio.com/m/0", MediaContentType0="image/jpeg")
     del params["Body"]
