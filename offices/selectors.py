@@ -95,6 +95,24 @@ def twilio_auth_token_for_account(*, account_sid: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class TwilioSubaccount:
+    """An office's own Twilio (sub)account: the token its webhooks are signed with, and whose they are."""
+
+    auth_token: str
+    office_id: int
+
+
+def twilio_subaccount_for(*, account_sid: str) -> TwilioSubaccount | None:
+    """The office (sub)account ``account_sid``, for webhook signature validation; None if not configured."""
+    if not account_sid:
+        return None
+    from offices.models import TwilioAccount
+
+    row = TwilioAccount.objects.filter(account_sid=account_sid).values_list("auth_token", "office_id").first()
+    return TwilioSubaccount(auth_token=row[0], office_id=row[1]) if row else None
+
+
+@dataclass(frozen=True, slots=True)
 class TwilioCredentials:
     account_sid: str
     auth_token: str

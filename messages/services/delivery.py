@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from constituents.models import ConsentSource, SmsConsent
@@ -178,18 +179,24 @@ def _advance(message: Message, status: str, *, error_code: int | None) -> bool:
 
 
 @transaction.atomic
-def delivery_status_apply(*, callback: DeliveryStatus) -> bool:
-    """Keep a raw status callback and apply it if its message is known; else park it. Returns applied?"""
+def delivery_status_apply(*, callback: DeliveryStatus, signed_for_office_id: int | None = None) -> bool:
+    """Keep a raw status callback and apply it if its message is known; else park it. Returns applied?
+
+    ``signed_for_office_id``: the office whose own subaccount token signed the callback (None: the
+    deployment's token). Such a callback applies only to that office's messages, now or once parked.
+    """
     raw = StatusCallback.objects.create(
+        office_id=signed_for_office_id,
         provider_sid=callback.message_sid,
         status=callback.message_status,
         error_code=callback.error_code,
         payload=callback.raw,
     )
+    scope = {"office_id": signed_for_office_id} if signed_for_office_id is not None else {}
     message = (
         Message.objects.select_for_update(of=("self",))
         .select_related("conversation__constituent")
-        .filter(provider_sid=callback.message_sid, direction=Direction.OUTBOUND)
+        .filter(provider_sid=callback.message_sid, direction=Direction.OUTBOUND, **scope)
         .first()
     )
     if message is None:
@@ -212,10 +219,12 @@ def _apply(message: Message, callbacks: list[StatusCallback]) -> None:
 
 
 def _apply_parked(message: Message) -> int:
+    # A parked callback that carries an office was signed with that office's subaccount token: it may
+    # apply only to that office's message (one with none was signed with the deployment's token).
     parked = list(
-        StatusCallback.objects.filter(provider_sid=message.provider_sid, applied_at__isnull=True).order_by(
-            "pk"
-        )
+        StatusCallback.objects.filter(provider_sid=message.provider_sid, applied_at__isnull=True)
+        .filter(Q(office__isnull=True) | Q(office_id=message.office_id))
+        .order_by("pk")
     )
     if parked:
         _apply(message, parked)

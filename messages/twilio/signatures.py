@@ -20,7 +20,7 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
-from typing import Concatenate, ParamSpec, cast
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseForbidden, HttpResponseNotAllowed
@@ -30,7 +30,10 @@ from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
 from messages.twilio.forms import parse_form_body
-from messages.twilio.payloads import ACCOUNT_SID_PREFIXES, is_sid
+from messages.twilio.payloads import ACCOUNT_SID_PREFIXES, is_sid, normalize_phone
+
+if TYPE_CHECKING:
+    from offices.selectors import TwilioSubaccount
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +126,8 @@ def _signature_matches(token: str, url: str, params: Params | _SignedParams, sig
     return bool(validator.validate(url, params, signature))
 
 
-def _subaccount_token(account_sid: str) -> str | None:
-    """The Auth Token of the office subaccount ``account_sid``, if one is configured.
+def _subaccount(account_sid: str) -> TwilioSubaccount | None:
+    """The office subaccount ``account_sid`` (its token and office), if one is configured.
 
     A module-level function so tests can monkeypatch it. Malformed SIDs never reach the database.
     """
@@ -132,9 +135,49 @@ def _subaccount_token(account_sid: str) -> str | None:
         return None
     # Imported here: `offices` sits below `messages` in the dependency order, and importing it at
     # module load would require the app registry to be ready.
-    from offices.selectors import twilio_auth_token_for_account
+    from offices.selectors import twilio_subaccount_for
 
-    return twilio_auth_token_for_account(account_sid=account_sid)
+    return twilio_subaccount_for(account_sid=account_sid)
+
+
+# The parameters in which Twilio names the message, call or recording a webhook is about.
+_SID_PARAMS = ("MessageSid", "SmsMessageSid", "SmsSid", "CallSid", "ParentCallSid", "RecordingSid")
+# Where a request names a SID in its query string: the staff leg's callback names the caller's call.
+_SID_QUERY_PARAMS = ("call",)
+# The request attribute that records whose token signed it (see signed_for_office_id).
+_SIGNED_FOR = "_twilio_signed_for_office_id"
+
+
+def signed_for_office_id(request: HttpRequest) -> int | None:
+    """The office whose own subaccount token signed this webhook; None for the deployment's token.
+
+    A webhook signed with the deployment's token may concern any office: whoever holds that token runs
+    the deployment. One signed with an office's subaccount token may concern only that office.
+    """
+    office_id: int | None = getattr(request, _SIGNED_FOR, None)
+    return office_id
+
+
+def _other_office_named(request: HttpRequest, office_id: int, routed_by: str | None) -> str | None:
+    """Why a webhook signed for ``office_id`` reaches into another office, or None if it does not.
+
+    Anyone who can add a subaccount to their office chooses its token, so a valid signature proves only
+    that the sender holds *that office's* token. The request may then name only that office's number (the
+    parameter the webhook is routed by) and only SIDs that are unknown or that office's own.
+    """
+    from messages.selectors.provider import provider_sid_office_ids
+    from offices.selectors import office_number_route_for
+
+    if routed_by:
+        to = normalize_phone(request.POST.get(routed_by, ""))
+        route = office_number_route_for(e164=to) if to else None
+        if route is not None and route.office_id != office_id:
+            return f"{routed_by} is another office's number"
+    sids = {value for name in _SID_PARAMS for value in request.POST.getlist(name) if value}
+    sids.update(value for name in _SID_QUERY_PARAMS for value in request.GET.getlist(name) if value)
+    if provider_sid_office_ids(sids=sids) - {office_id}:
+        return "it names another office's message or call"
+    return None
 
 
 def _reject(request: HttpRequest, reason: str) -> HttpResponseForbidden:
@@ -150,30 +193,52 @@ def _reject(request: HttpRequest, reason: str) -> HttpResponseForbidden:
     return HttpResponseForbidden("Invalid Twilio signature")
 
 
-def twilio_signature_required(view: View[P]) -> View[P]:
+def twilio_webhook(*, routed_by: str | None) -> Callable[[View[P]], View[P]]:
     """Decorator for Twilio webhook views: POST only (405), valid signature or 403, CSRF-exempt.
 
     403 is returned for a bad or missing signature whatever ``DEBUG`` says: a webhook that accepts
     unsigned requests in development gets deployed that way sooner or later.
     Tokens tried: ``settings.TWILIO_AUTH_TOKEN``, then the subaccount token for the posted
-    ``AccountSid`` (looked up only if the first does not match, to spare a query).
+    ``AccountSid`` (looked up only if the first does not match, to spare a query). A request signed with a
+    subaccount's token is also refused (403, nothing stored) if it reaches into another office: by the
+    number in ``routed_by`` (the parameter the service routes by, e.g. ``To``), or by a SID.
     """
 
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        parse_form_body(request)
-        if not request.headers.get(SIGNATURE_HEADER):
-            return _reject(request, "missing signature header")
-        main_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "")
-        if main_token and is_valid_twilio_request(request, [main_token]):
-            return view(request, *args, **kwargs)
-        sub_token = _subaccount_token(request.POST.get("AccountSid", ""))
-        if sub_token and sub_token != main_token and is_valid_twilio_request(request, [sub_token]):
-            return view(request, *args, **kwargs)
-        if not main_token and not sub_token:
-            return _reject(request, "no Auth Token configured for this account")
-        return _reject(request, "signature does not match")
+    def decorate(view: View[P]) -> View[P]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            parse_form_body(request)
+            if not request.headers.get(SIGNATURE_HEADER):
+                return _reject(request, "missing signature header")
+            main_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "")
+            if main_token and is_valid_twilio_request(request, [main_token]):
+                return view(request, *args, **kwargs)
+            sub = _subaccount(request.POST.get("AccountSid", ""))
+            sub_token = sub.auth_token if sub is not None else ""
+            if (
+                sub
+                and sub_token
+                and sub_token != main_token
+                and is_valid_twilio_request(request, [sub_token])
+            ):
+                trespass = _other_office_named(request, sub.office_id, routed_by)
+                if trespass is not None:
+                    return _reject(
+                        request, f"signed with office {sub.office_id}'s subaccount, but {trespass}"
+                    )
+                setattr(request, _SIGNED_FOR, sub.office_id)
+                return view(request, *args, **kwargs)
+            if not main_token and not sub_token:
+                return _reject(request, "no Auth Token configured for this account")
+            return _reject(request, "signature does not match")
 
-    return csrf_exempt(wrapped)
+        return csrf_exempt(wrapped)
+
+    return decorate
+
+
+# Most webhooks are routed by the office number Twilio was called on: an inbound text or call, and every
+# callback about the caller's leg of a call.
+twilio_signature_required = twilio_webhook(routed_by="To")

@@ -13,7 +13,7 @@ from messages.services.delivery import delivery_status_apply
 from messages.services.intake import message_receive
 from messages.twilio.errors import PayloadError
 from messages.twilio.payloads import parse_delivery_status, parse_inbound_sms
-from messages.twilio.signatures import twilio_signature_required
+from messages.twilio.signatures import signed_for_office_id, twilio_signature_required, twilio_webhook
 from messages.twilio.twiml import empty_messaging_response
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,12 @@ def sms_received(request: HttpRequest) -> HttpResponse:
     return HttpResponse(empty_messaging_response(), content_type="text/xml; charset=utf-8")
 
 
-@twilio_signature_required
+# A status callback is about our own message, found by its SID: its To is the constituent, not the office.
+@twilio_webhook(routed_by=None)
 def sms_status(request: HttpRequest) -> HttpResponse:
     try:
         status = parse_delivery_status(request.POST)
     except PayloadError as exc:
         return _bad_request(exc)
-    delivery_status_apply(callback=status)
+    delivery_status_apply(callback=status, signed_for_office_id=signed_for_office_id(request))
     return HttpResponse(status=204)

@@ -50,7 +50,7 @@ from messages.twilio.payloads import (
     parse_recording_status,
     parse_transcription_result,
 )
-from messages.twilio.signatures import twilio_signature_required
+from messages.twilio.signatures import twilio_signature_required, twilio_webhook
 from messages.twilio.twiml import TWIML_CONTENT_TYPE
 from messages.twilio.voice_twiml import audio_ref_from_token, render
 from offices.selectors import ivr_audio_get
@@ -130,7 +130,8 @@ def dial_completed(request: HttpRequest) -> HttpResponse:
     return _twiml(result.step)
 
 
-@twilio_signature_required
+# The staff leg's To is the staff phone: the callback is about the caller's call, named by its SID in the URL.
+@twilio_webhook(routed_by=None)
 def staff_answered(request: HttpRequest) -> HttpResponse:
     try:
         leg = parse_inbound_call(request.POST)

@@ -16,8 +16,10 @@ from messages.twilio.signatures import (
     is_valid_twilio_request,
     request_public_url,
     sign,
+    signed_for_office_id,
     twilio_signature_required,
 )
+from offices.selectors import TwilioSubaccount
 
 FORM = "application/x-www-form-urlencoded"
 PUBLIC = "https://civic.example.org"
@@ -208,11 +210,11 @@ def echo_view(request: HttpRequest) -> HttpResponse:
 def no_subaccounts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     asked: list[str] = []
 
-    def lookup(account_sid: str) -> str | None:
+    def lookup(account_sid: str) -> TwilioSubaccount | None:
         asked.append(account_sid)
         return None
 
-    monkeypatch.setattr(signatures, "_subaccount_token", lookup)
+    monkeypatch.setattr(signatures, "_subaccount", lookup)
     return asked
 
 
@@ -254,15 +256,16 @@ def test_decorated_view_is_csrf_exempt():
 def test_subaccount_token_is_accepted(rf, monkeypatch):
     asked: list[str] = []
 
-    def lookup(account_sid: str) -> str | None:
+    def lookup(account_sid: str) -> TwilioSubaccount | None:
         asked.append(account_sid)
-        return SUB_TOKEN if account_sid == SUB_ACCOUNT else None
+        return TwilioSubaccount(auth_token=SUB_TOKEN, office_id=7) if account_sid == SUB_ACCOUNT else None
 
-    monkeypatch.setattr(signatures, "_subaccount_token", lookup)
+    monkeypatch.setattr(signatures, "_subaccount", lookup)
     request = signed_post(rf, "/hook/", [("AccountSid", SUB_ACCOUNT), ("Body", "sub")], token=SUB_TOKEN)
     response = echo_view(request)
     assert response.status_code == 200
     assert asked == [SUB_ACCOUNT]
+    assert signed_for_office_id(request) == 7  # the view may touch only the subaccount's office
 
 
 @override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN="")
@@ -286,18 +289,26 @@ def test_rejections_are_logged_without_secrets(rf, no_subaccounts, caplog):
 # --- the subaccount lookup -------------------------------------------------------------------------
 
 
-def test_subaccount_token_asks_the_office_selector_for_well_formed_sids(monkeypatch):
+def test_subaccount_asks_the_office_selector_for_well_formed_sids(monkeypatch):
     calls: list[str] = []
+    found = TwilioSubaccount(auth_token="found", office_id=3)
 
-    def twilio_auth_token_for_account(*, account_sid: str) -> str | None:
+    def twilio_subaccount_for(*, account_sid: str) -> TwilioSubaccount | None:
         calls.append(account_sid)
-        return "found"
+        return found
 
     fake_module = types.ModuleType("offices.selectors")
-    fake_module.twilio_auth_token_for_account = twilio_auth_token_for_account  # type: ignore[attr-defined]
+    fake_module.twilio_subaccount_for = twilio_subaccount_for  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "offices.selectors", fake_module)
 
-    assert signatures._subaccount_token(SUB_ACCOUNT) == "found"
-    assert signatures._subaccount_token("AC-not-a-sid") is None
-    assert signatures._subaccount_token("") is None
+    assert signatures._subaccount(SUB_ACCOUNT) is found
+    assert signatures._subaccount("AC-not-a-sid") is None
+    assert signatures._subaccount("") is None
     assert calls == [SUB_ACCOUNT]
+
+
+@override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN)
+def test_the_deployment_token_signs_for_every_office(rf, no_subaccounts):
+    request = signed_post(rf, "/hook/", [("Body", "hello")])
+    assert echo_view(request).status_code == 200
+    assert signed_for_office_id(request) is None
