@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,3 +291,28 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
+
+
+def print_in_scratch_database(
+    measure: Callable[[], dict[str, Any]], *, server: str, database: str, redis_url: str
+) -> int:
+    """Run an in-process benchmark against a scratch database on ``server``: created, then ``measure()``
+    (which sets Django up with ``bench.settings`` and migrates), its figures printed as JSON, and the
+    database dropped whatever happens. Returns the exit status."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        admin.execute(f'CREATE DATABASE "{database}"')
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["DATABASE_URL"] = f"{server}/{database}"
+    os.environ["REDIS_URL"] = redis_url
+    try:
+        print(json.dumps(measure(), indent=2))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+    return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import sys
@@ -24,6 +23,9 @@ from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import print_in_scratch_database  # noqa: E402
+
 DATABASE = "civicdesk_bench_smsprof"
 OFFICE_NUMBER = "+14155550100"
 
@@ -45,24 +47,9 @@ def main() -> int:
         help="SQL to run after migrating, before measuring (what-if experiments, e.g. dropping an index)",
     )
     args = parser.parse_args()
-
-    import psycopg
-
-    with psycopg.connect(f"{args.server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["DATABASE_URL"] = f"{args.server}/{DATABASE}"
-    os.environ["REDIS_URL"] = args.redis_url
-    try:
-        print(json.dumps(_measure(args), indent=2))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{args.server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-    return 0
+    return print_in_scratch_database(
+        lambda: _measure(args), server=args.server, database=DATABASE, redis_url=args.redis_url
+    )
 
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:

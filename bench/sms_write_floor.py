@@ -19,7 +19,6 @@ Run:  .venv/bin/python bench/sms_write_floor.py [--texts 2048] [--senders 2000] 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,6 +28,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import print_in_scratch_database  # noqa: E402
+
 DATABASE = "civicdesk_bench_writefloor"
 OFFICE_NUMBER = "+14155550100"
 BODY = "Please vote for H.R. 1234. It matters to my family."
@@ -44,24 +46,9 @@ def main() -> int:
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     args = parser.parse_args()
-
-    import psycopg
-
-    with psycopg.connect(f"{args.server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["DATABASE_URL"] = f"{args.server}/{DATABASE}"
-    os.environ["REDIS_URL"] = args.redis_url
-    try:
-        print(json.dumps(_measure(args), indent=2))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{args.server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-    return 0
+    return print_in_scratch_database(
+        lambda: _measure(args), server=args.server, database=DATABASE, redis_url=args.redis_url
+    )
 
 
 def _backend_cpu_ms(pid: int) -> float:
