@@ -124,6 +124,11 @@ class ParkedVoiceCallback(models.Model):
     """
 
     call_sid = models.CharField(max_length=34)
+    # Set when an office's own subaccount token signed the callback: it may then apply only to that office's
+    # call (messages.twilio.signatures). Empty for the deployment's token.
+    signed_for_office = models.ForeignKey(
+        Office, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=16)
     payload = models.JSONField()  # the raw form parameters, {name: [values]}
     query = models.JSONField(default=dict, blank=True)  # our own parameters from the callback URL

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from constituents.models import ConsentSource, SmsConsent
@@ -238,13 +238,17 @@ PARKED_MATCH_WINDOW = timedelta(days=2)
 @transaction.atomic
 def parked_callbacks_apply(*, limit: int = 500) -> int:
     """Apply parked callbacks whose message SID is now known. Returns how many were applied."""
-    recent_parked = StatusCallback.objects.filter(
-        applied_at__isnull=True, received_at__gte=timezone.now() - PARKED_MATCH_WINDOW
-    ).values("provider_sid")
+    # Only callbacks that may apply to the message: one parked by another office's subaccount never will,
+    # and must not take a place in every sweep's batch.
+    applicable = StatusCallback.objects.filter(
+        provider_sid=OuterRef("provider_sid"),
+        applied_at__isnull=True,
+        received_at__gte=timezone.now() - PARKED_MATCH_WINDOW,
+    ).filter(Q(office__isnull=True) | Q(office_id=OuterRef("office_id")))
     messages = (
         Message.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("conversation__constituent")
-        .filter(direction=Direction.OUTBOUND, provider_sid__in=recent_parked)[:limit]
+        .filter(Exists(applicable), direction=Direction.OUTBOUND)[:limit]
     )
     applied = 0
     for message in messages:

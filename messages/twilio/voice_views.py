@@ -50,7 +50,7 @@ from messages.twilio.payloads import (
     parse_recording_status,
     parse_transcription_result,
 )
-from messages.twilio.signatures import twilio_signature_required, twilio_webhook
+from messages.twilio.signatures import signed_for_office_id, twilio_signature_required, twilio_webhook
 from messages.twilio.twiml import TWIML_CONTENT_TYPE
 from messages.twilio.voice_twiml import audio_ref_from_token, render
 from offices.selectors import ivr_audio_get
@@ -140,7 +140,10 @@ def staff_answered(request: HttpRequest) -> HttpResponse:
     call_sid = request.GET.get("call", "")
     if not is_sid(call_sid, CALL_SID_PREFIXES):
         return _bad_request(PayloadError("the URL does not name the caller's call"))
-    return _twiml(voice.staff_answer_record(leg=leg, call_sid=call_sid).step)
+    result = voice.staff_answer_record(
+        leg=leg, call_sid=call_sid, signed_for_office_id=signed_for_office_id(request)
+    )
+    return _twiml(result.step)
 
 
 @twilio_signature_required
@@ -159,7 +162,11 @@ def recording_completed(request: HttpRequest) -> HttpResponse:
         recording = parse_recording_status(request.POST)
     except PayloadError as exc:
         return _bad_request(exc)
-    voice.recording_status_apply(recording=recording, plan=voice.plan_from_query(_query(request)))
+    voice.recording_status_apply(
+        recording=recording,
+        plan=voice.plan_from_query(_query(request)),
+        signed_for_office_id=signed_for_office_id(request),
+    )
     return HttpResponse(status=204)
 
 
@@ -176,7 +183,11 @@ def transcription_received(request: HttpRequest) -> HttpResponse:
         return _bad_request(
             PayloadError(f"TranscriptionText is {len(text)} characters; refusing more than {limit}")
         )
-    voice.transcription_apply(transcription=transcription, plan=voice.plan_from_query(_query(request)))
+    voice.transcription_apply(
+        transcription=transcription,
+        plan=voice.plan_from_query(_query(request)),
+        signed_for_office_id=signed_for_office_id(request),
+    )
     return HttpResponse(status=204)
 
 

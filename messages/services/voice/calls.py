@@ -456,17 +456,26 @@ def dial_result_apply(
 
 
 @transaction.atomic
-def staff_answer_record(*, leg: InboundCall, call_sid: str, at: datetime | None = None) -> VoiceResult:
+def staff_answer_record(
+    *, leg: InboundCall, call_sid: str, at: datetime | None = None, signed_for_office_id: int | None = None
+) -> VoiceResult:
     """A staff phone picked up (the <Number url> request of the dialled leg): note who, then connect.
 
-    ``call_sid`` is the caller's call, from our own URL. A request for a call not stored yet is parked.
+    ``call_sid`` is the caller's call, from our own URL. A request for a call not stored yet is parked (for
+    ``signed_for_office_id``'s calls only, if an office's subaccount token signed it).
     """
     now = at or timezone.now()
     row = call_row_for(call_sid=call_sid, context=None, at=now)
     if row is None:
         from messages.services.voice.parking import callback_park
 
-        callback_park(call_sid=call_sid, kind="staff_answered", payload=leg.raw, query={"call": call_sid})
+        callback_park(
+            call_sid=call_sid,
+            kind="staff_answered",
+            payload=leg.raw,
+            query={"call": call_sid},
+            signed_for_office_id=signed_for_office_id,
+        )
         return VoiceResult(flow.whisper_step(), None)
     staff_answer_merge(row, leg, at=now)
     return VoiceResult(flow.whisper_step(), row.message)

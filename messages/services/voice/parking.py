@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
@@ -32,13 +33,34 @@ KINDS = ("recording", "transcription", "staff_answered")
 
 
 def callback_park(
-    *, call_sid: str, kind: str, payload: RawParams, query: dict[str, str]
+    *,
+    call_sid: str,
+    kind: str,
+    payload: RawParams,
+    query: dict[str, str],
+    signed_for_office_id: int | None = None,
 ) -> ParkedVoiceCallback:
-    """Keep a callback for a call not stored yet. Writes one row; no network I/O."""
+    """Keep a callback for a call not stored yet. Writes one row; no network I/O.
+
+    ``signed_for_office_id``: the office whose own subaccount token signed it (None: the deployment's
+    token); it is then applied only if the call turns out to be that office's.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown voice callback kind {kind!r}")
     logger.info("parked %s callback for unknown call %s", kind, call_sid)
-    return ParkedVoiceCallback.objects.create(call_sid=call_sid, kind=kind, payload=payload, query=query)
+    return ParkedVoiceCallback.objects.create(
+        call_sid=call_sid,
+        kind=kind,
+        payload=payload,
+        query=query,
+        signed_for_office_id=signed_for_office_id,
+    )
+
+
+def _may_apply_to(office_id: int) -> Q:
+    """Parked callbacks that may apply to a call of ``office_id``: those signed with the deployment's token,
+    and those signed with that office's own subaccount token."""
+    return Q(signed_for_office__isnull=True) | Q(signed_for_office_id=office_id)
 
 
 def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
@@ -46,16 +68,15 @@ def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
     from messages.services.voice.rows import call_locked
 
     now = at or timezone.now()
-    parked = list(
-        ParkedVoiceCallback.objects.select_for_update(skip_locked=True)
-        .filter(call_sid=call_sid, applied_at__isnull=True)
-        .order_by("received_at", "id")
-    )
-    if not parked:
-        return 0
     call = call_locked(call_sid, with_thread=True)
     if call is None:
         return 0
+    parked = list(
+        ParkedVoiceCallback.objects.select_for_update(skip_locked=True)
+        .filter(call_sid=call_sid, applied_at__isnull=True)
+        .filter(_may_apply_to(call.message.office_id))
+        .order_by("received_at", "id")
+    )
     for callback in parked:
         try:
             _replay(call, callback, at=now)
@@ -89,9 +110,13 @@ def parked_sweep(*, now: datetime | None = None, batch: int = 200) -> int:
     from messages.models import Channel, Message
 
     now = now or timezone.now()
+    calls = Message.objects.filter(channel=Channel.CALL, provider_sid=OuterRef("call_sid"))
+    # Only callbacks that may apply to the stored call (see _may_apply_to): one signed for another office
+    # never will, and must not take a place in every sweep's batch.
+    own_call = calls.filter(office_id=OuterRef("signed_for_office_id"))
     call_sids = list(
         ParkedVoiceCallback.objects.filter(applied_at__isnull=True)
-        .filter(call_sid__in=Message.objects.filter(channel=Channel.CALL).values("provider_sid"))
+        .filter(Q(Exists(calls), signed_for_office__isnull=True) | Q(Exists(own_call)))
         .values_list("call_sid", flat=True)
         .distinct()[:batch]
     )

@@ -418,9 +418,14 @@ def voicemail_record(
 
 
 def recording_status_apply(
-    *, recording: RecordingStatus, plan: VoicemailPlan, at: datetime | None = None
+    *,
+    recording: RecordingStatus,
+    plan: VoicemailPlan,
+    at: datetime | None = None,
+    signed_for_office_id: int | None = None,
 ) -> Message | None:
-    """The recording status callback: the file is ready (or empty). Parks it if the call is not stored yet.
+    """The recording status callback: the file is ready (or empty). Parks it if the call is not stored yet
+    (for ``signed_for_office_id``'s calls only, if an office's subaccount token signed it).
 
     Usually two statements and no transaction (a compare-and-set of the voicemail); otherwise locks the call
     and voicemail rows. Notes the audio download for the follow-up drain. Idempotent on RecordingSid.
@@ -436,6 +441,7 @@ def recording_status_apply(
         payload=recording.raw,
         plan=plan,
         at=now,
+        signed_for_office_id=signed_for_office_id,
         merge=lambda call: recording_status_merge(call, recording, plan, at=now),
     )
 
@@ -448,6 +454,7 @@ def _merge_locked_or_park(
     plan: VoicemailPlan,
     at: datetime,
     merge: Callable[[Read], Message | None],
+    signed_for_office_id: int | None,
 ) -> Message | None:
     """The locked path of a recording or transcription callback: merge it into the call's voicemail, or
     park it (applied later) if the call is not stored yet."""
@@ -456,7 +463,13 @@ def _merge_locked_or_park(
         if call is None:
             from messages.services.voice.parking import callback_park
 
-            callback_park(call_sid=call_sid, kind=kind, payload=payload, query=plan_query(plan))
+            callback_park(
+                call_sid=call_sid,
+                kind=kind,
+                payload=payload,
+                query=plan_query(plan),
+                signed_for_office_id=signed_for_office_id,
+            )
             return None
         return merge(call)
 
@@ -487,10 +500,15 @@ def recording_status_merge(
 
 
 def transcription_apply(
-    *, transcription: TranscriptionResult, plan: VoicemailPlan, at: datetime | None = None
+    *,
+    transcription: TranscriptionResult,
+    plan: VoicemailPlan,
+    at: datetime | None = None,
+    signed_for_office_id: int | None = None,
 ) -> Message | None:
     """Twilio's transcription callback: attach the text (idempotent on TranscriptionSid), or note the failure
-    so the transcription backend takes over. Parks it if the call is not stored yet.
+    so the transcription backend takes over. Parks it if the call is not stored yet (for
+    ``signed_for_office_id``'s calls only, if an office's subaccount token signed it).
 
     Usually two statements and no transaction (a compare-and-set of the voicemail, with the thread's preview).
     """
@@ -505,6 +523,7 @@ def transcription_apply(
         payload=transcription.raw,
         plan=plan,
         at=now,
+        signed_for_office_id=signed_for_office_id,
         merge=lambda call: transcription_merge(call, transcription, plan, at=now),
     )
 

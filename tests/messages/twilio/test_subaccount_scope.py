@@ -14,8 +14,17 @@ from typing import Any
 import pytest
 
 from constituents.models import ConsentEvent, Constituent, SmsConsent
-from messages.models import Conversation, Direction, Message, MessageStatus, StatusCallback
+from messages.models import (
+    Channel,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    ParkedVoiceCallback,
+    StatusCallback,
+)
 from messages.services.delivery import parked_callbacks_apply
+from messages.services.voice.parking import parked_sweep
 from offices.models import TwilioAccount
 from tests import factories
 from tests.messages.twilio.webhook import SMS_PATH, STATUS_PATH, fixture
@@ -174,3 +183,88 @@ def test_a_call_callback_naming_another_offices_call_is_403(alpha_sub, beta, pos
     beta_call.refresh_from_db()
     assert beta_call.details == {"call_status": "in-progress"}
     assert Message.objects.count() == 1
+
+
+def test_the_sweep_is_not_held_up_by_a_callback_parked_for_another_office(
+    alpha_sub, beta, post_signed
+) -> None:
+    foreign, own = "SM" + "1" * 32, "SM" + "2" * 32
+    params = _as_alpha("sms_status__failed_21610", MessageSid=foreign, SmsSid=foreign)
+    assert post_signed(STATUS_PATH, params, token=ALPHA_TOKEN).status_code == 204
+    assert (
+        post_signed(STATUS_PATH, fixture("sms_status__delivered", MessageSid=own, SmsSid=own)).status_code
+        == 204
+    )
+    _outbound(beta, foreign)
+    message = factories.MessageFactory.create(
+        conversation=factories.ConversationFactory.create(
+            constituent=factories.ConstituentFactory.create(office=beta, phone="+14155550124")
+        ),
+        direction=Direction.OUTBOUND,
+        provider_sid=own,
+        status=MessageStatus.SENT,
+    )
+    assert parked_callbacks_apply(limit=1) == 1  # the one batch place goes to the callback that can apply
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+
+
+RECORDING_PATH = "/webhooks/twilio/voice/recording/"
+CALL_SID = "CA" + "9" * 32
+
+
+def _park_recording_as_alpha(post_signed: Any) -> ParkedVoiceCallback:
+    params = _as_alpha("voice_recording_completed__completed", CallSid=CALL_SID)
+    assert post_signed(RECORDING_PATH, params, token=ALPHA_TOKEN).status_code == 204
+    parked = ParkedVoiceCallback.objects.get()
+    assert parked.signed_for_office_id is not None
+    return parked
+
+
+def test_a_voice_callback_parked_by_a_subaccount_never_applies_to_another_offices_call(
+    alpha_sub, beta, post_signed
+) -> None:
+    parked = _park_recording_as_alpha(post_signed)
+    # Beta's call with that SID arrives (signed with the deployment's token).
+    params = fixture("voice_call_received__basic", CallSid=CALL_SID, To=BETA_NUMBER, Called=BETA_NUMBER)
+    assert post_signed(VOICE_PATH, params).status_code == 200
+    assert Message.objects.get(provider_sid=CALL_SID).office_id == beta.pk
+    assert parked_sweep() == 0
+    parked.refresh_from_db()
+    assert parked.applied_at is None
+    assert not Message.objects.filter(channel=Channel.VOICEMAIL).exists()
+
+
+def test_a_voice_callback_parked_by_a_subaccount_applies_to_its_own_offices_call(
+    alpha_sub, beta, post_signed
+) -> None:
+    parked = _park_recording_as_alpha(post_signed)
+    params = _as_alpha("voice_call_received__basic", CallSid=CALL_SID)
+    assert post_signed(VOICE_PATH, params, token=ALPHA_TOKEN).status_code == 200
+    parked.refresh_from_db()
+    assert parked.applied_at is not None
+    voicemail = Message.objects.get(channel=Channel.VOICEMAIL)
+    assert voicemail.office_id == alpha_sub.office_id
+
+
+def test_the_voice_sweep_is_not_held_up_by_a_callback_parked_for_another_office(
+    alpha_sub, beta, post_signed
+) -> None:
+    _park_recording_as_alpha(post_signed)  # for CALL_SID, which turns out to be Beta's
+    other_sid = "CA" + "8" * 32
+    recording = fixture(
+        "voice_recording_completed__completed", CallSid=other_sid, RecordingSid="RE" + "8" * 32
+    )
+    assert post_signed(RECORDING_PATH, recording).status_code == 204  # the deployment's token
+    for sid in (CALL_SID, other_sid):  # both calls stored behind the webhooks' backs: only the sweep applies
+        factories.MessageFactory.create(
+            conversation=factories.ConversationFactory.create(
+                constituent=factories.ConstituentFactory.create(office=beta)
+            ),
+            channel=Channel.CALL,
+            provider_sid=sid,
+            details={},
+        )
+    assert parked_sweep(batch=1) == 1
+    assert ParkedVoiceCallback.objects.get(call_sid=other_sid).applied_at is not None
+    assert ParkedVoiceCallback.objects.get(call_sid=CALL_SID).applied_at is None
