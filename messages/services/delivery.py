@@ -238,17 +238,20 @@ PARKED_MATCH_WINDOW = timedelta(days=2)
 @transaction.atomic
 def parked_callbacks_apply(*, limit: int = 500) -> int:
     """Apply parked callbacks whose message SID is now known. Returns how many were applied."""
-    # Only callbacks that may apply to the message: one parked by another office's subaccount never will,
-    # and must not take a place in every sweep's batch.
-    applicable = StatusCallback.objects.filter(
-        provider_sid=OuterRef("provider_sid"),
-        applied_at__isnull=True,
-        received_at__gte=timezone.now() - PARKED_MATCH_WINDOW,
-    ).filter(Q(office__isnull=True) | Q(office_id=OuterRef("office_id")))
+    recent_parked = StatusCallback.objects.filter(
+        applied_at__isnull=True, received_at__gte=timezone.now() - PARKED_MATCH_WINDOW
+    )
+    # Only messages a parked callback may apply to: one parked by another office's subaccount never will, and
+    # must not take a place in every sweep's batch. The IN drives the plan from the few parked SIDs to the
+    # message index; the EXISTS alone (its OR refers to both tables) was planned as a scan of every message.
+    applicable = recent_parked.filter(provider_sid=OuterRef("provider_sid")).filter(
+        Q(office__isnull=True) | Q(office_id=OuterRef("office_id"))
+    )
     messages = (
         Message.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("conversation__constituent")
-        .filter(Exists(applicable), direction=Direction.OUTBOUND)[:limit]
+        .filter(provider_sid__in=recent_parked.values("provider_sid"), direction=Direction.OUTBOUND)
+        .filter(Exists(applicable))[:limit]
     )
     applied = 0
     for message in messages:

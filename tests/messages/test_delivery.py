@@ -212,3 +212,35 @@ def test_sweeper_applies_parked_callbacks_once_sid_is_known(conversation: Any) -
     )
     assert delivery.parked_callbacks_apply() == 1
     assert Message.objects.get(provider_sid="SM" + "9" * 32).status == MessageStatus.DELIVERED
+
+
+def test_the_parked_callback_sweep_looks_messages_up_by_the_parked_sids(conversation: Any) -> None:
+    """The sweep runs every minute over a message table of millions: its plan must start from the few parked
+    callbacks and find their messages by SID, never scan the messages. (An EXISTS whose OR refers to both
+    tables was planned as a scan of every message.) Scans are disabled so that the tiny test tables cannot
+    make a scan the cheaper plan: what is left shows whether an index lookup by SID is possible at all."""
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    factories.MessageFactory.create(conversation=conversation, direction="outbound", status="sent")
+    delivery.delivery_status_apply(callback=parse_delivery_status(fixture("sms_status__delivered")))
+    with CaptureQueriesContext(connection) as queries:
+        delivery.parked_callbacks_apply()
+    sweep = next(q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sweep}")
+            plan = cursor.fetchone()[0]
+        finally:
+            cursor.execute("RESET enable_seqscan")
+
+    def scans(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(scan for child in node.get("Plans", []) for scan in scans(child))]
+
+    message_scans = [n for n in scans(plan[0]["Plan"]) if n.get("Relation Name") == Message._meta.db_table]
+    assert message_scans, json.dumps(plan)
+    for scan in message_scans:
+        assert "provider_sid" in scan.get("Index Cond", ""), json.dumps(scan)

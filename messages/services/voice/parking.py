@@ -13,7 +13,8 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
@@ -110,13 +111,18 @@ def parked_sweep(*, now: datetime | None = None, batch: int = 200) -> int:
     from messages.models import Channel, Message
 
     now = now or timezone.now()
-    calls = Message.objects.filter(channel=Channel.CALL, provider_sid=OuterRef("call_sid"))
     # Only callbacks that may apply to the stored call (see _may_apply_to): one signed for another office
-    # never will, and must not take a place in every sweep's batch.
-    own_call = calls.filter(office_id=OuterRef("signed_for_office_id"))
+    # never will, and must not take a place in every sweep's batch. "office = COALESCE(signer, office)" is
+    # "no signer, or the signer's call" in a form no index on the office can answer, so the call is always
+    # found by its SID's unique index, never among the office's millions of messages.
+    applicable_call = Message.objects.filter(
+        channel=Channel.CALL,
+        provider_sid=OuterRef("call_sid"),
+        office_id=Coalesce(OuterRef("signed_for_office_id"), F("office_id")),
+    )
     call_sids = list(
         ParkedVoiceCallback.objects.filter(applied_at__isnull=True)
-        .filter(Q(Exists(calls), signed_for_office__isnull=True) | Q(Exists(own_call)))
+        .filter(Exists(applicable_call))
         .values_list("call_sid", flat=True)
         .distinct()[:batch]
     )

@@ -268,3 +268,32 @@ def test_the_voice_sweep_is_not_held_up_by_a_callback_parked_for_another_office(
     assert parked_sweep(batch=1) == 1
     assert ParkedVoiceCallback.objects.get(call_sid=other_sid).applied_at is not None
     assert ParkedVoiceCallback.objects.get(call_sid=CALL_SID).applied_at is None
+
+
+def test_the_voice_sweep_looks_calls_up_by_the_parked_sids(alpha_sub, post_signed) -> None:
+    """As for texts (tests/messages/test_delivery.py): the sweep must find each parked callback's call by
+    its SID, never scan the messages, whichever token signed the callback."""
+    import json
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _park_recording_as_alpha(post_signed)
+    with CaptureQueriesContext(connection) as queries:
+        parked_sweep()
+    sweep = queries.captured_queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sweep}")
+            plan = cursor.fetchone()[0]
+        finally:
+            cursor.execute("RESET enable_seqscan")
+
+    def scans(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(scan for child in node.get("Plans", []) for scan in scans(child))]
+
+    message_scans = [n for n in scans(plan[0]["Plan"]) if n.get("Relation Name") == Message._meta.db_table]
+    assert message_scans, json.dumps(plan)
+    for scan in message_scans:
+        assert "provider_sid" in scan.get("Index Cond", ""), json.dumps(scan)
