@@ -86,12 +86,9 @@ def office_phone_numbers(*, office: Office) -> QuerySet[OfficePhoneNumber]:
 
 
 def twilio_auth_token_for_account(*, account_sid: str) -> str | None:
-    """The auth token of a per-office Twilio (sub)account, for webhook signature validation."""
-    if not account_sid:
-        return None
-    from offices.models import TwilioAccount
-
-    return TwilioAccount.objects.filter(account_sid=account_sid).values_list("auth_token", flat=True).first()
+    """The auth token of a per-office Twilio (sub)account, e.g. to fetch its media and recordings."""
+    subaccount = twilio_subaccount_for(account_sid=account_sid)
+    return subaccount.auth_token if subaccount is not None else None
 
 
 @dataclass(frozen=True, slots=True)

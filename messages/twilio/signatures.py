@@ -218,7 +218,7 @@ def twilio_webhook(*, routed_by: str | None) -> Callable[[View[P]], View[P]]:
             sub = _subaccount(request.POST.get("AccountSid", ""))
             sub_token = sub.auth_token if sub is not None else ""
             if (
-                sub
+                sub is not None
                 and sub_token
                 and sub_token != main_token
                 and is_valid_twilio_request(request, [sub_token])
