@@ -69,7 +69,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
 
-    from civicdesk.rawsql import EXPLICIT_PREPARE_ONLY
+    from common.rawsql import EXPLICIT_PREPARE_ONLY
     from constituents.models import Constituent
     from messages.models import Conversation, Message
     from messages.services.intake import message_receive

@@ -309,8 +309,7 @@ def seed() -> dict[str, int]:
     import datetime as _dt
 
     from messages.models import Tag, TriageQueue
-    from offices.ivr import IvrAction, IvrMenu, IvrOption
-    from offices.models import Office, OfficeHours, OfficePhoneNumber
+    from offices.models import IvrAction, IvrMenu, IvrOption, Office, OfficeHours, OfficePhoneNumber
 
     office = Office.objects.create(
         name="Bench Office", slug="bench-voice", official_name="Pat Bench", official_title="Representative",
@@ -341,7 +340,8 @@ def seed() -> dict[str, int]:
 
 def count_main(args: argparse.Namespace) -> int:
     _django()
-    from messages.models import Channel, Message, ParkedVoiceCallback
+    from messages.models import Channel, Message
+    from voice.models import ParkedVoiceCallback
 
     calls = Message.objects.filter(channel=Channel.CALL, provider_sid__startswith=f"CA{args.run_id}")
     voicemails = Message.objects.filter(

@@ -11,6 +11,6 @@ def office(request: HttpRequest) -> dict[str, Any]:
     return {
         "office": getattr(request, "office", None),
         "membership": getattr(request, "membership", None),
-        # The text and call simulators answer only in demo mode (messages.views.simulator.demo_mode_required).
+        # The text and call simulators answer only in demo mode (demo.views.demo_mode_required).
         "simulators_available": bool(settings.DEMO_MODE),
     }

@@ -10,7 +10,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("webhooks/twilio/", include("messages.twilio.urls")),
+    path("webhooks/twilio/", include("civicdesk.webhook_urls")),
     path("o/<slug:office_slug>/", include("messages.urls")),
+    path("o/<slug:office_slug>/voice/", include("voice.urls")),
+    path("o/<slug:office_slug>/", include("demo.urls")),
     path("api/v1/offices/<slug:office_slug>/", include("messages.api.urls")),
 ]

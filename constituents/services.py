@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from civicdesk.rawsql import insert_params, insert_sql
+from common.rawsql import insert_params, insert_sql
 from constituents.models import ConsentEvent, ConsentSource, Constituent, SmsConsent
 from offices.models import Office
 

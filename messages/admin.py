@@ -83,10 +83,6 @@ class ConversationEventAdmin(OfficeScopedAdmin):
     raw_id_fields = ["conversation", "actor"]
 
 
-# The voice hotline's admin (IVR menus with a TwiML preview, call-in campaigns) lives in its own module.
-from messages import voice_admin  # noqa: E402, F401
-
-
 # --- The staff inbox (issue 5) ---
 @admin.register(CannedResponse)
 class CannedResponseAdmin(OfficeScopedAdmin):

@@ -419,14 +419,3 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return self.title
-
-
-# Voice hotline models live in their own module; imported here so Django registers them with this app.
-from messages.voice_models import (  # noqa: E402, F401
-    CallInCampaign,
-    CallInPosition,
-    CallInTally,
-    CallOutcome,
-    ParkedVoiceCallback,
-    TranscriptStatus,
-)

@@ -6,7 +6,7 @@ import random
 
 from celery import Task, shared_task
 
-from messages.services import delivery, inbound_queue, processing, sweeper
+from messages.services import delivery, inbound_queue, processing, sweeper, triage
 from messages.services.media import MediaRetry
 from messages.services.media import media_download as media_download_service
 from messages.twilio.errors import RetryableSendError
@@ -60,58 +60,7 @@ def sweep() -> None:
     sweeper.sweep()
 
 
-# --- Voice hotline: recordings after the call (messages.services.voice.recordings) -------------------------
-from messages.services import voice as voice_services  # noqa: E402
-from messages.transcription import TranscriptionRetry  # noqa: E402
-
-MAX_VOICEMAIL_DOWNLOAD_RETRIES = 6
-
-
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_VOICEMAIL_DOWNLOAD_RETRIES)
-def voicemail_audio_download(self: Task, message_id: int) -> None:
-    try:
-        voice_services.voicemail_audio_download(message_id=message_id)
-    except voice_services.VoicemailRetry as exc:
-        # Twilio can answer 404 for a moment after the recording callback: retry soon, then back off.
-        raise self.retry(exc=exc, countdown=2 + backoff(self.request.retries)) from exc
-
-
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
-def voicemail_transcribe(self: Task, message_id: int) -> None:
-    try:
-        voice_services.voicemail_transcribe(message_id=message_id)
-    except TranscriptionRetry as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries, base=10.0)) from exc
-
-
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_DELIVERY_RETRIES)
-def voicemail_recording_delete(self: Task, message_id: int) -> None:
-    try:
-        voice_services.voicemail_recording_delete(message_id=message_id)
-    except RetryableSendError as exc:
-        # Given up after max_retries: the hourly retention run enqueues it again.
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-
-
-@shared_task(ignore_result=True)
-def voicemail_recordings_expire() -> None:
-    voice_services.voicemail_recordings_expire()
-
-
-@shared_task(ignore_result=True)
-def voice_sweep() -> None:
-    voice_services.voice_sweep()
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def voice_followups_drain() -> None:
-    """Tag and queue voicemails' threads, start their downloads (nudged by the voice webhooks)."""
-    voice_services.voice_followups_drain()
-
-
 # --- Inbox: "snooze until" ends by itself (messages.services.triage) ----------------------------------------
-from messages.services import triage  # noqa: E402
-
 # Each batch is one transaction of at most SNOOZE_WAKE_BATCH rows; a run stops after SNOOZE_WAKE_MAX_BATCHES,
 # and the next beat tick carries on.
 SNOOZE_WAKE_BATCH = 1000

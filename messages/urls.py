@@ -1,6 +1,8 @@
+"""The inbox's pages, under ``/o/<office_slug>/`` (namespace ``messages``)."""
+
 from django.urls import path
 
-from messages.views import bulk, conversation, inbox, simulator
+from messages.views import bulk, conversation, inbox
 
 app_name = "messages"
 
@@ -20,17 +22,4 @@ urlpatterns = [
     ),
     path("conversations/<int:pk>/constituent/", conversation.constituent_update, name="constituent-update"),
     path("media/<int:pk>/", inbox.media_file, name="media"),
-    path("simulator/", simulator.phone_simulator, name="simulator"),
-]
-
-# The voice hotline (messages.views.voice).
-from messages.views import voice  # noqa: E402
-
-urlpatterns += [
-    path("voice/voicemails/<int:pk>/audio/", voice.voicemail_audio, name="voicemail-audio"),
-    path("voice/call-in/", voice.call_in_list, name="call-in-list"),
-    path("voice/call-in/<int:pk>/", voice.call_in_detail, name="call-in-detail"),
-    path("voice/call-in/<int:pk>/tally.json", voice.call_in_tally, name="call-in-tally"),
-    path("voice/call-in/<int:pk>/switch/", voice.call_in_switch, name="call-in-switch"),
-    path("voice/simulator/", voice.call_simulator, name="voice-simulator"),
 ]

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import threading
+import zoneinfo
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from time import monotonic
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Exists, Prefetch, QuerySet
+from django.db.models.fields.files import FieldFile
 
-from offices.models import Membership, NumberType, Office, OfficePhoneNumber
+from offices.models import (
+    IvrMenu,
+    IvrOption,
+    Membership,
+    NumberType,
+    Office,
+    OfficeHoliday,
+    OfficeHours,
+    OfficePhoneNumber,
+)
 
 
 def office_phone_number_for(*, e164: str) -> OfficePhoneNumber | None:
@@ -124,15 +136,6 @@ def twilio_credentials_for(*, phone_number: OfficePhoneNumber) -> TwilioCredenti
 
 
 # --- Voice hotline: office hours and IVR menus -----------------------------------------------------
-# (Imports are local to this appended section so the module's head stays as it was.)
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from datetime import date, datetime, time
-
-    from django.db.models.fields.files import FieldFile
-
-    from offices.ivr import IvrMenu, IvrOption
 
 
 def office_is_open(*, office: Office, at: datetime) -> bool:
@@ -140,12 +143,6 @@ def office_is_open(*, office: Office, at: datetime) -> bool:
 
     Intervals are half-open (``opens_at <= t < closes_at``). Several rows on one weekday make split shifts.
     """
-    import zoneinfo
-
-    from django.db.models import Exists
-
-    from offices.models import OfficeHoliday, OfficeHours
-
     local = at.astimezone(zoneinfo.ZoneInfo(office.time_zone))
     now = local.time().replace(tzinfo=None)
     holiday = OfficeHoliday.objects.filter(office=office, date=local.date())
@@ -155,10 +152,6 @@ def office_is_open(*, office: Office, at: datetime) -> bool:
 
 def ivr_main_menu(*, office: Office) -> IvrMenu | None:
     """The menu every call starts with, with its options, or None if the office has not set one up."""
-    from django.db.models import Prefetch
-
-    from offices.ivr import IvrMenu, IvrOption
-
     return (
         IvrMenu.objects.filter(office=office, is_main=True)
         .prefetch_related(Prefetch("options", queryset=IvrOption.objects.order_by("digit")))
@@ -168,10 +161,6 @@ def ivr_main_menu(*, office: Office) -> IvrMenu | None:
 
 def ivr_menu_get(*, office: Office, pk: int) -> IvrMenu | None:
     """One of the office's menus, with its options."""
-    from django.db.models import Prefetch
-
-    from offices.ivr import IvrMenu, IvrOption
-
     return (
         IvrMenu.objects.filter(office=office, pk=pk)
         .prefetch_related(Prefetch("options", queryset=IvrOption.objects.order_by("digit")))
@@ -181,22 +170,16 @@ def ivr_menu_get(*, office: Office, pk: int) -> IvrMenu | None:
 
 def ivr_option_get(*, office: Office, pk: int) -> IvrOption | None:
     """One option of one of the office's menus."""
-    from offices.ivr import IvrOption
-
     return IvrOption.objects.filter(menu__office=office, pk=pk).select_related("menu").first()
 
 
 def ivr_menus(*, office: Office) -> QuerySet[IvrMenu]:
     """All of the office's menus, main first, with their options."""
-    from offices.ivr import IvrMenu
-
     return IvrMenu.objects.filter(office=office).prefetch_related("options")
 
 
 def ivr_audio_get(*, office_id: int, menu_id: int, field: str) -> FieldFile | None:
     """An uploaded greeting (``greeting_audio`` or ``after_hours_audio``) of one of the office's menus."""
-    from offices.ivr import IvrMenu
-
     if field not in ("greeting_audio", "after_hours_audio"):
         return None
     menu = IvrMenu.objects.filter(office_id=office_id, pk=menu_id).only("pk", "office_id", field).first()
@@ -214,8 +197,6 @@ class OfficeSchedule:
 
     def is_open(self, at: datetime) -> bool:
         """The rule of :func:`office_is_open`, in memory."""
-        import zoneinfo
-
         local = at.astimezone(zoneinfo.ZoneInfo(self.time_zone))
         if local.date() in self.holidays:
             return False
@@ -226,8 +207,6 @@ class OfficeSchedule:
 
 def office_schedule(*, office: Office) -> OfficeSchedule:
     """The office's hours and holidays (two queries)."""
-    from offices.models import OfficeHoliday, OfficeHours
-
     hours = OfficeHours.objects.filter(office=office).values_list("weekday", "opens_at", "closes_at")
     holidays = OfficeHoliday.objects.filter(office=office).values_list("date", flat=True)
     return OfficeSchedule(office.time_zone, tuple(hours), frozenset(holidays))

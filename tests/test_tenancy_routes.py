@@ -134,7 +134,7 @@ OFFICE_SCOPED: dict[str, Probe] = {
         lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/reply/"]
     ),
     "messages:media": _office_scoped(lambda w, b: [f"media/{w.b_objects['media'].pk}/"]),
-    "messages:simulator": _office_scoped(lambda w, b: ["simulator/"]),
+    "demo:sms-simulator": _office_scoped(lambda w, b: ["simulator/"]),
 }
 
 # Routes that are not office-scoped, and how they are protected.
@@ -150,19 +150,19 @@ WEBHOOKS = ["twilio:sms-received", "twilio:sms-status"]
 
 # --- The voice hotline (issue 4) ---
 # B has no voicemail or campaign in this world: B's message and tag ids stand in, and must 404 just the same.
-# tests/messages/voice/ checks real cross-office voicemails and campaigns.
+# tests/voice/ checks real cross-office voicemails and campaigns.
 OFFICE_SCOPED.update(
     {
-        "messages:voicemail-audio": _office_scoped(
+        "voice:voicemail-audio": _office_scoped(
             lambda w, b: [f"voice/voicemails/{w.b_objects['message'].pk}/audio/"]
         ),
-        "messages:call-in-list": _office_scoped(lambda w, b: ["voice/call-in/"]),
-        "messages:call-in-detail": _office_scoped(lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/"]),
-        "messages:call-in-tally": _office_scoped(
+        "voice:call-in-list": _office_scoped(lambda w, b: ["voice/call-in/"]),
+        "voice:call-in-detail": _office_scoped(lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/"]),
+        "voice:call-in-tally": _office_scoped(
             lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/tally.json"]
         ),
-        "messages:voice-simulator": _office_scoped(lambda w, b: ["voice/simulator/"]),
-        "messages:call-in-switch": _office_scoped(
+        "demo:call-simulator": _office_scoped(lambda w, b: ["voice/simulator/"]),
+        "voice:call-in-switch": _office_scoped(
             lambda w, b: [f"voice/call-in/{w.b_objects['tag'].pk}/switch/"]
         ),
     }

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "offices",
     "constituents",
     "messages.apps.MessagesConfig",
+    "voice",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -158,7 +160,7 @@ LOGGING = {
 # 0: the app's queries are page-sized and gain nothing from them, and on a small server the workers compete
 # with the web processes for the cores (docs/deployment.md, "PostgreSQL").
 DATABASE_PARALLEL_WORKERS_PER_GATHER = env_int("DATABASE_PARALLEL_WORKERS_PER_GATHER", 0)
-# The webhook hot paths run as server-side prepared statements (civicdesk/rawsql.py). Turn off behind a
+# The webhook hot paths run as server-side prepared statements (common/rawsql.py). Turn off behind a
 # connection pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
@@ -261,16 +263,16 @@ VOICE_RECORDING_MAX_BYTES = env_int("VOICE_RECORDING_MAX_BYTES", 20 * 1024 * 102
 VOICE_BACKEND = env_str("VOICE_BACKEND")
 # Ask Twilio to transcribe English voicemails (<Record transcribe>); others go to TRANSCRIPTION_BACKEND.
 VOICE_TWILIO_TRANSCRIPTION = env_bool("VOICE_TWILIO_TRANSCRIPTION", True)
-# Transcribes what Twilio does not: none | simulator | a dotted path to a class (messages/transcription.py).
+# Transcribes what Twilio does not: none | simulator | a dotted path to a class (voice/transcription.py).
 TRANSCRIPTION_BACKEND = env_str("TRANSCRIPTION_BACKEND", "none")
 # How long to wait for Twilio's transcription callback before giving up on it.
 VOICE_TRANSCRIPT_WAIT_SECONDS = env_int("VOICE_TRANSCRIPT_WAIT_SECONDS", 30 * 60)
 CELERY_BEAT_SCHEDULE["voice-sweep"] = {
-    "task": "messages.tasks.voice_sweep",
+    "task": "voice.tasks.voice_sweep",
     "schedule": float(SWEEPER_INTERVAL_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["voice-recording-retention"] = {
-    "task": "messages.tasks.voicemail_recordings_expire",
+    "task": "voice.tasks.voicemail_recordings_expire",
     "schedule": 3600.0,
 }
 # Seconds each process keeps an office's IVR menus, call-in campaign and hours (0: read them every time).

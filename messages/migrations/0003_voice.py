@@ -88,7 +88,7 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(condition=models.Q(('position__in', ['support', 'oppose'])), name='callin_tally_position_valid'),
         ),
         # The voice sweeper and the retention run read voicemails by creation time
-        # (messages.services.voice.recordings). Voicemails are a small share of messages, so a partial index
+        # (voice.services.recordings). Voicemails are a small share of messages, so a partial index
         # keeps those reads off the whole table. SQL with no model state, as in 0002_inbox.
         migrations.RunSQL(
             sql=(

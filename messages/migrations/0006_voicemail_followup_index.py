@@ -1,4 +1,4 @@
-"""The voice follow-up drain's index (messages.services.voice.followups): voicemails with work pending.
+"""The voice follow-up drain's index (voice.services.followups): voicemails with work pending.
 
 A partial index on the message table, like "message_voicemail_created" in 0003: few rows match at any time
 (a voicemail leaves it once the drain has tagged its thread and started its download), so the drain and the

@@ -16,7 +16,7 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from civicdesk.queueing import nudge, nudge_clear
+from common.queueing import nudge, nudge_clear
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def inbound_drain(*, batch_size: int = 200, budget_seconds: float = 5.0, pause_s
     It returns only after a pass from the first id, begun at least ``INBOUND_NUDGE_MEMO_SECONDS`` after the
     drain cleared its key, finds nothing new. Two reasons: a text can commit after texts with higher ids
     were read, and a webhook that saw the key set less than that long ago does not nudge again
-    (civicdesk.queueing.nudge). The drain that clears the key such a webhook saw starts after the webhook
+    (common.queueing.nudge). The drain that clears the key such a webhook saw starts after the webhook
     saw it, so that final pass begins after the webhook's commit and reads its text.
     """
     from messages.services.processing import inbound_process_pending

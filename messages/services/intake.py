@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
-from civicdesk.rawsql import fetchone_prepared, insert_params, insert_select_sql, insert_sql, insert_values
+from common.rawsql import fetchone_prepared, insert_params, insert_select_sql, insert_sql, insert_values
 from constituents.models import Constituent
 from constituents.services import (
     HINT_FIELDS,

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from civicdesk.queueing import enqueue_on_commit
+from common.queueing import enqueue_on_commit
 from constituents.models import ConsentSource, SmsConsent
 from constituents.services import consent_set
 from messages.keywords import Keyword, classify_keyword, keyword_from_opt_out_type

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from civicdesk.queueing import enqueue_on_commit
+from common.queueing import enqueue_on_commit
 from constituents.models import Constituent
 from messages.models import Channel, Conversation, Direction, Message, MessageStatus
 from messages.segments import MAX_BODY_LENGTH, segment_info

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from civicdesk.queueing import enqueue
+from common.queueing import enqueue
 from messages.models import Direction, Media, MediaStatus, Message, MessageStatus
 from messages.services.delivery import parked_callbacks_apply, stale_sends_mark_unknown
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from civicdesk.rawsql import insert_params, insert_sql
+from common.rawsql import insert_params, insert_sql
 from constituents.models import Constituent
 from messages.models import Channel, Conversation, ConversationStatus, Direction, Message
 

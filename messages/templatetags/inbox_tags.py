@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
+from messages import timeline
+
 register = template.Library()
 
 SNIPPET_CONTEXT = 70
@@ -53,6 +55,12 @@ def snippet_text(text: str, terms: Sequence[str], context: int = SNIPPET_CONTEXT
     start = max(0, match.start() - context)
     end = min(len(flat), match.end() + context)
     return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
+@register.filter
+def channel_template(channel: str) -> str:
+    """The template another app registered for a channel's thread item (``messages.timeline``), or ""."""
+    return timeline.channel_template(channel) or ""
 
 
 @register.filter

@@ -473,7 +473,7 @@ def parse_call_status(post: FormData) -> CallStatus:
 
 
 # --- voice: the <Record> action ---------------------------------------------------------------------------
-# Appended for the voice hotline (messages.twilio.voice_views).
+# Appended for the voice hotline (voice.webhooks).
 
 __all__ += ["RecordResult", "parse_record_result"]
 

@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from civicdesk.tenancy import WRITE_ROLES, office_view
 from messages.filters import ConversationFilter
 from messages.selectors.inbox import InboxLookups, inbox_conversations, inbox_lookups
 from messages.services import bulk
 from messages.views.forms import ME, NOBODY, BulkForm, snooze_preset_until
 from offices.models import Office
+from offices.tenancy import WRITE_ROLES, office_view
 
 
 def _back(request: HttpRequest) -> HttpResponse:

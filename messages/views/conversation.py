@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from civicdesk.tenancy import WRITE_ROLES, office_view
 from constituents.selectors import consent_history
 from messages.models import Conversation, Priority
 from messages.segments import MAX_BODY_LENGTH, segment_info
@@ -45,6 +44,7 @@ from messages.views.forms import (
     TagForm,
 )
 from messages.views.inbox import poll_seconds
+from offices.tenancy import WRITE_ROLES, office_view
 
 
 def _thread(request: HttpRequest, pk: int) -> Conversation:

@@ -19,7 +19,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from civicdesk.tenancy import office_view
 from messages.filters import ASSIGNEE_ME, NONE, ConversationFilter
 from messages.models import Channel, ConversationStatus, MediaStatus
 from messages.selectors.inbox import (
@@ -35,6 +34,7 @@ from messages.selectors.rail import RailCounts, rail_counts
 from messages.selectors.search import SearchSnippets, search_snippets
 from messages.selectors.threads import media_get
 from messages.views.rows import inbox_rows
+from offices.tenancy import office_view
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ import django.contrib.postgres.fields
 import django.core.validators
 import django.db.models.deletion
 import django.db.models.functions.text
-import offices.ivr
+import offices.models.ivr
 from django.db import migrations, models
 
 
@@ -24,9 +24,9 @@ class Migration(migrations.Migration):
                 ('language', models.CharField(default='en-US', max_length=16, validators=[django.core.validators.RegexValidator('^[a-z]{2,3}-[A-Z]{2}$', 'Use a BCP-47 language tag with a region, e.g. en-US or es-US.')])),
                 ('voice', models.CharField(default='Polly.Joanna', max_length=64, validators=[django.core.validators.RegexValidator('^(man|woman|alice|Polly\\.[A-Z][A-Za-z]+(-Neural|-Generative)?|Google\\.[a-z]{2,3}-[A-Z]{2}-[A-Za-z0-9-]+)$', 'Use a Twilio voice such as Polly.Joanna, Polly.Lupe-Neural, Google.en-US-Standard-C or alice.')])),
                 ('greeting_text', models.TextField(blank=True, help_text='Spoken before the options, e.g. “Thank you for calling the office of Representative Doe.”', max_length=1000)),
-                ('greeting_audio', models.FileField(blank=True, help_text='Optional MP3 or WAV played instead of the greeting text.', max_length=200, upload_to=offices.ivr.ivr_audio_upload_to, validators=[django.core.validators.FileExtensionValidator(['mp3', 'wav']), offices.ivr.validate_greeting_audio_size])),
+                ('greeting_audio', models.FileField(blank=True, help_text='Optional MP3 or WAV played instead of the greeting text.', max_length=200, upload_to=offices.models.ivr.ivr_audio_upload_to, validators=[django.core.validators.FileExtensionValidator(['mp3', 'wav']), offices.models.ivr.validate_greeting_audio_size])),
                 ('after_hours_text', models.TextField(blank=True, help_text='Main menu only: spoken outside office hours and on holidays, before the voicemail beep.', max_length=1000)),
-                ('after_hours_audio', models.FileField(blank=True, help_text='Optional MP3 or WAV played instead of the after-hours text.', max_length=200, upload_to=offices.ivr.ivr_audio_upload_to, validators=[django.core.validators.FileExtensionValidator(['mp3', 'wav']), offices.ivr.validate_greeting_audio_size])),
+                ('after_hours_audio', models.FileField(blank=True, help_text='Optional MP3 or WAV played instead of the after-hours text.', max_length=200, upload_to=offices.models.ivr.ivr_audio_upload_to, validators=[django.core.validators.FileExtensionValidator(['mp3', 'wav']), offices.models.ivr.validate_greeting_audio_size])),
                 ('info_text', models.TextField(blank=True, help_text='Spoken for the “office information” option: opening hours, street address, website.', max_length=1000)),
                 ('voicemail_prompt', models.CharField(default='Please leave your message after the beep. Press the pound key when you are finished.', max_length=300)),
                 ('staff_unavailable_text', models.CharField(default='No one is available to take your call right now.', max_length=300)),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from messages.models import CallInCampaign, CallInPosition, CallInTally
 from tests import factories
 from tests.browser.conftest import run_axe
+from voice.models import CallInCampaign, CallInPosition, CallInTally
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def campaign(world):
 def test_staff_switch_a_call_in_day_on_and_watch_the_tally_live(
     world, campaign, new_page, browser_errors, monkeypatch
 ):
-    monkeypatch.setattr("messages.views.voice.TALLY_REFRESH_SECONDS", 1)
+    monkeypatch.setattr("voice.views.TALLY_REFRESH_SECONDS", 1)
     page = new_page(world.staff)
     page.goto("/o/alpha/")
 

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from civicdesk import queueing
+from common import queueing
 from constituents.models import Constituent, SmsConsent
 from constituents.services import LocationHints, constituent_ref_for_phone
 from messages.models import Conversation, ConversationStatus, Message
@@ -211,7 +211,7 @@ def test_nudges_coalesce_into_one_published_drain(monkeypatch: pytest.MonkeyPatc
         published.append(task.name)
         return True
 
-    monkeypatch.setattr("civicdesk.queueing.enqueue", enqueue)
+    monkeypatch.setattr("common.queueing.enqueue", enqueue)
     cache.delete(inbound_queue.NUDGE_KEY)
     assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
     assert published == ["messages.tasks.inbound_drain"]
@@ -233,8 +233,8 @@ def test_a_process_that_saw_a_drain_on_its_way_skips_the_round_trip(
         round_trips.append(key)
         return key_set(key, seconds)
 
-    monkeypatch.setattr("civicdesk.queueing._key_set", counted)
-    monkeypatch.setattr("civicdesk.queueing.enqueue", lambda *args, **kw: True)
+    monkeypatch.setattr("common.queueing._key_set", counted)
+    monkeypatch.setattr("common.queueing.enqueue", lambda *args, **kw: True)
     inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
     assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
     assert len(round_trips) == 1  # the other four trusted what this process saw
@@ -292,7 +292,7 @@ def test_a_text_that_fails_is_tried_once_per_drain_however_long_it_reads(
 
 def test_a_failed_publish_clears_the_nudge_so_the_next_text_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     cache.delete(inbound_queue.NUDGE_KEY)
-    monkeypatch.setattr("civicdesk.queueing.enqueue", lambda *args, **kw: False)  # broker down
+    monkeypatch.setattr("common.queueing.enqueue", lambda *args, **kw: False)  # broker down
     assert inbound_queue.inbound_nudge() is False
     assert cache.get(inbound_queue.NUDGE_KEY) is None
 
@@ -301,7 +301,7 @@ def test_a_nudge_never_raises_when_the_cache_is_down(monkeypatch: pytest.MonkeyP
     def down(*args: Any, **kwargs: Any) -> bool:
         raise ConnectionError("redis down")
 
-    monkeypatch.setattr("civicdesk.queueing._key_set", down)
+    monkeypatch.setattr("common.queueing._key_set", down)
     assert inbound_queue.inbound_nudge() is False
 
 

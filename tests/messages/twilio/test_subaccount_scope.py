@@ -14,21 +14,14 @@ from typing import Any
 import pytest
 
 from constituents.models import ConsentEvent, Constituent, SmsConsent
-from messages.models import (
-    Channel,
-    Conversation,
-    Direction,
-    Message,
-    MessageStatus,
-    ParkedVoiceCallback,
-    StatusCallback,
-)
+from messages.models import Channel, Conversation, Direction, Message, MessageStatus, StatusCallback
 from messages.services.delivery import parked_callbacks_apply
-from messages.services.voice.parking import parked_sweep
 from offices.models import TwilioAccount
 from tests import factories
 from tests.messages.twilio.webhook import SMS_PATH, STATUS_PATH, fixture
 from tests.plans import assert_table_found_by
+from voice.models import ParkedVoiceCallback
+from voice.services.parking import parked_sweep
 
 pytestmark = pytest.mark.django_db
 

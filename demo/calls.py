@@ -1,0 +1,264 @@
+"""Place a whole simulated phone call, with no Twilio account: signed voice webhooks, driven by the TwiML.
+
+:func:`run_call` plays Twilio's part in a call to the hotline. It posts the incoming-call webhook, reads the
+TwiML the app answers with, and follows it verb by verb as Twilio would: it answers each ``<Gather>`` with
+the next scripted input, rings (or not) the ``<Dial>`` numbers and requests the staff leg's ``<Number url>``,
+"records" at ``<Record>`` (the action, then the recording status and transcription callbacks), and finally
+posts the call status callback. Every request carries Twilio's form fields and a valid
+``X-Twilio-Signature``, so the real path runs (signature check, parsing, services, workers).
+
+Where the requests go is a :class:`Transport`: :func:`http_transport` posts over HTTP (the demo's
+"place a simulated call" page and the benchmark); tests pass one around Django's test client.
+Field references: https://www.twilio.com/docs/usage/webhooks/voice-webhooks and the pages of each verb.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import requests
+from django.urls import reverse
+
+from demo.sms import PLACEHOLDER_ACCOUNT_SID, SimulatorError
+from messages.twilio.signatures import SIGNATURE_HEADER, sign
+
+API_VERSION = "2010-04-01"
+TIMEOUT_SECONDS = 10
+MAX_VERBS = 40
+SILENCE = ""
+ANONYMOUS = "Anonymous"
+
+#: ``post(path, params) -> (status code, response body)``; ``path`` is absolute (``/webhooks/...?...``).
+Transport = Callable[[str, Sequence[tuple[str, str]]], tuple[int, str]]
+
+
+def new_sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class CallScript:
+    """What the simulated caller does. ``inputs`` answer the menus in order: keys ("1"), ``"say:health"``
+    for speech, or ``""`` for silence; menus beyond the list hear silence."""
+
+    to_number: str
+    from_number: str = "+14155550123"  # raw caller ID; "Anonymous" or "" for a withheld number
+    inputs: tuple[str, ...] = ()
+    staff_answers: bool = False
+    voicemail_seconds: int = 20  # 0: the caller hangs up at the beep (an empty recording)
+    voicemail_text: str = "Hello, I am calling about the clean water bill. Please call me back."
+    account_sid: str = PLACEHOLDER_ACCOUNT_SID
+    call_sid: str = field(default_factory=lambda: new_sid("CA"))
+
+
+@dataclass
+class Exchange:
+    path: str
+    status: int
+    seconds: float
+    returns_twiml: bool
+
+
+@dataclass
+class CallTrace:
+    """What happened: every request made, and the SIDs the simulated Twilio assigned."""
+
+    call_sid: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    recording_sids: list[str] = field(default_factory=list)
+    transcription_sids: list[str] = field(default_factory=list)
+    dial_call_sid: str = ""
+    heard: list[str] = field(default_factory=list)  # every <Say> text, in order
+    ended_by: str = ""  # "hangup", "end of document", "error", "too many verbs"
+
+    @property
+    def ok(self) -> bool:
+        return all(200 <= exchange.status < 300 for exchange in self.exchanges)
+
+
+class _Call:
+    def __init__(self, script: CallScript, post: Transport) -> None:
+        self.script = script
+        self.post_raw = post
+        self.trace = CallTrace(call_sid=script.call_sid)
+        self.inputs = list(script.inputs)
+        self.started = time.monotonic()
+
+    # --- requests ---------------------------------------------------------------------------------------
+
+    def base(self, status: str = "in-progress") -> list[tuple[str, str]]:
+        """The parameters Twilio sends with every request about the caller's leg."""
+        return [
+            ("AccountSid", self.script.account_sid),
+            ("ApiVersion", API_VERSION),
+            ("CallSid", self.script.call_sid),
+            ("CallStatus", status),
+            ("Called", self.script.to_number),
+            ("Caller", self.script.from_number),
+            ("Direction", "inbound"),
+            ("From", self.script.from_number),
+            ("To", self.script.to_number),
+        ]
+
+    def post(self, path: str, params: Sequence[tuple[str, str]], *, twiml: bool) -> str | None:
+        began = time.monotonic()
+        status, body = self.post_raw(path, params)
+        self.trace.exchanges.append(Exchange(path, status, time.monotonic() - began, twiml))
+        if not 200 <= status < 300:
+            self.trace.ended_by = "error"
+            return None
+        return body
+
+    # --- the call ------------------------------------------------------------------------------------------
+
+    def run(self) -> CallTrace:
+        twiml = self.post(reverse("twilio:voice-received"), self.base("ringing"), twiml=True)
+        for _ in range(MAX_VERBS):
+            if twiml is None:
+                break
+            twiml = self.follow(twiml)
+        else:
+            self.trace.ended_by = "too many verbs"
+        duration = max(1, round(time.monotonic() - self.started) + self.script.voicemail_seconds)
+        status_params = [*self.base("completed"), ("CallDuration", str(duration))]
+        self.post(reverse("twilio:voice-status"), status_params, twiml=False)
+        return self.trace
+
+    def follow(self, twiml: str) -> str | None:
+        """Run one TwiML document; returns the next document, or None when the call is over."""
+        root = ET.fromstring(twiml)  # noqa: S314 - our own server's answer, not untrusted input
+        for verb in root:
+            if verb.tag == "Say":
+                self.trace.heard.append(verb.text or "")
+            elif verb.tag == "Gather":
+                self.trace.heard.extend(child.text or "" for child in verb if child.tag == "Say")
+                return self.gather(verb)
+            elif verb.tag == "Dial":
+                return self.dial(verb)
+            elif verb.tag == "Record":
+                result = self.record(verb)
+                if result is not None:
+                    return result
+            elif verb.tag == "Redirect":
+                return self.post(verb.text or "", self.base(), twiml=True)
+            elif verb.tag in ("Hangup", "Reject"):
+                self.trace.ended_by = "hangup"
+                return None
+        self.trace.ended_by = self.trace.ended_by or "end of document"
+        return None
+
+    def gather(self, verb: ET.Element) -> str | None:
+        answer = self.inputs.pop(0) if self.inputs else SILENCE
+        params = self.base()
+        if answer.startswith("say:"):
+            params += [("SpeechResult", answer[4:]), ("Confidence", "0.92")]
+        elif answer:
+            params.append(("Digits", answer))
+        return self.post(verb.get("action", ""), params, twiml=True)
+
+    def dial(self, verb: ET.Element) -> str | None:
+        numbers = [number for number in verb if number.tag == "Number"]
+        params = self.base()
+        if self.script.staff_answers and numbers:
+            leg_sid = new_sid("CA")
+            number = numbers[0]
+            if number.get("url"):
+                # The staff leg: its own CallSid; From is the caller ID shown to staff, To the staff phone.
+                leg = [
+                    ("AccountSid", self.script.account_sid),
+                    ("ApiVersion", API_VERSION),
+                    ("CallSid", leg_sid),
+                    ("CallStatus", "in-progress"),
+                    ("Direction", "outbound-dial"),
+                    ("From", self.script.from_number),
+                    ("ParentCallSid", self.script.call_sid),
+                    ("To", (number.text or "").strip()),
+                ]
+                self.post(number.get("url", ""), leg, twiml=True)
+            self.trace.dial_call_sid = leg_sid
+            params += [("DialCallStatus", "completed"), ("DialCallSid", leg_sid), ("DialCallDuration", "42")]
+        else:
+            params.append(("DialCallStatus", "no-answer"))
+        return self.post(verb.get("action", ""), params, twiml=True)
+
+    def record(self, verb: ET.Element) -> str | None:
+        recording_sid = new_sid("RE")
+        url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.script.account_sid}/Recordings/{recording_sid}"
+        seconds = self.script.voicemail_seconds
+        callback = verb.get("recordingStatusCallback", "")
+        recording = [
+            ("AccountSid", self.script.account_sid),
+            ("CallSid", self.script.call_sid),
+            ("RecordingSid", recording_sid),
+            ("RecordingUrl", url),
+            ("RecordingStatus", "completed" if seconds else "absent"),
+            ("RecordingDuration", str(seconds)),
+            ("RecordingChannels", "1"),
+            ("RecordingSource", "RecordVerb"),
+        ]
+        if seconds <= 0:
+            # An empty recording: no action request; Twilio runs the verbs after <Record>
+            # (https://www.twilio.com/docs/voice/twiml/record#action).
+            if callback:
+                self.post(callback, recording, twiml=False)
+            return None
+        self.trace.recording_sids.append(recording_sid)
+        action = [*self.base(), ("RecordingUrl", url), ("RecordingDuration", str(seconds)), ("Digits", "#")]
+        next_twiml = self.post(verb.get("action", ""), action, twiml=True)
+        if callback:
+            self.post(callback, recording, twiml=False)
+        transcribe_callback = verb.get("transcribeCallback", "")
+        if verb.get("transcribe") == "true" and transcribe_callback and 2 <= seconds <= 120:
+            transcription_sid = new_sid("TR")
+            self.trace.transcription_sids.append(transcription_sid)
+            transcription = [
+                *self.base("completed"),
+                ("RecordingSid", recording_sid),
+                ("RecordingUrl", url),
+                ("TranscriptionSid", transcription_sid),
+                ("TranscriptionStatus", "completed"),
+                ("TranscriptionText", self.script.voicemail_text),
+                ("TranscriptionType", "fast"),
+                ("TranscriptionUrl", f"https://api.twilio.com/{API_VERSION}/Accounts/{self.script.account_sid}"
+                 f"/Recordings/{recording_sid}/Transcriptions/{transcription_sid}"),
+            ]  # fmt: skip
+            self.post(transcribe_callback, transcription, twiml=False)
+        return next_twiml
+
+
+def run_call(script: CallScript, post: Transport) -> CallTrace:
+    """Play Twilio's part in one call, start to finish. Makes every request through ``post``."""
+    return _Call(script, post).run()
+
+
+def http_transport(base_url: str, auth_token: str, *, session: requests.Session | None = None) -> Transport:
+    """Posts signed requests to ``base_url`` (the app's ``PUBLIC_BASE_URL``) over HTTP."""
+    if not auth_token:
+        raise SimulatorError(
+            "No Twilio auth token: the webhooks reject unsigned requests. Set TWILIO_AUTH_TOKEN (any value "
+            "works for the offline demo, as long as the server uses the same one)."
+        )
+    if not base_url.startswith(("http://", "https://")):
+        raise SimulatorError(f"The base URL {base_url!r} must start with http:// or https://.")
+    http = session or requests.Session()
+    base = base_url.rstrip("/")
+
+    def post(path: str, params: Sequence[tuple[str, str]]) -> tuple[int, str]:
+        url = base + path
+        headers = {
+            SIGNATURE_HEADER: sign(url, list(params), auth_token),
+            "User-Agent": "civicdesk-simulator/1.0",
+        }
+        try:
+            response = http.post(
+                url, data=list(params), headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            return 599, f"{type(exc).__name__}: {exc}"
+        return response.status_code, response.text
+
+    return post

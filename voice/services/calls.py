@@ -1,0 +1,517 @@
+"""Calls: one ``Message(channel="call", provider_sid=CallSid)`` per call, in the caller's thread.
+
+Every voice webhook for a call goes through :func:`call_row_for`, which returns the call's row locked, and
+creates it from the caller and office numbers when this is the first webhook we see for the call (normally
+the incoming call; after a lost request, any later one). Facts are merged into ``Message.details`` so that
+the end state does not depend on the order webhooks arrive in:
+
+- ``menu_path``: one entry per menu step, keyed by the step number carried in our own callback URLs, so a
+  repeated webhook rewrites its entry instead of adding one;
+- ``call_status`` only moves forward in rank; ``duration`` comes with the final status;
+- ``dial``, ``answered_by``, ``recordings``, ``tally``, ``topic``: set by their own webhooks;
+- ``outcome`` is derived from the facts above every time (:func:`outcome_for`), never stored as a step.
+
+Calls are "quiet" in the inbox: they move the thread's activity time but do not mark it unread. A voicemail
+(see :mod:`.voicemail`) is what asks staff for attention.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from common.rawsql import insert_params, insert_sql
+from constituents.services import LocationHints, constituent_create_anonymous, constituent_ref_for_phone
+from messages.models import Channel, Conversation, Direction, Message, MessageStatus
+from messages.services.threading import conversation_id_for_inbound
+from messages.services.triage import conversation_close
+from messages.twilio.payloads import CallStatus, DialResult, GatherResult, InboundCall
+from offices.selectors import office_number_route_for
+from voice.models import CallInCampaign, CallInPosition, CallOutcome, ParkedVoiceCallback
+from voice.services import flow
+from voice.services.config import VoiceConfig, voice_config_for
+from voice.services.rows import (
+    Read,
+    call_locked,
+    call_read,
+    message_write,
+    message_write_if_unchanged,
+)
+from voice.services.steps import HangupStep, Step
+from voice.services.tallies import call_in_tally_record
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# https://www.twilio.com/docs/voice/api/call-resource#call-status-values. Terminal states share a rank: the
+# first to arrive wins, and a late "ringing" never undoes "completed".
+CALL_STATUS_RANK: dict[str, int] = {
+    "queued": 0,
+    "initiated": 0,
+    "ringing": 1,
+    "in-progress": 2,
+    "completed": 3,
+    "busy": 3,
+    "no-answer": 3,
+    "failed": 3,
+    "canceled": 3,
+}
+TERMINAL_CALL_STATUSES = frozenset(status for status, rank in CALL_STATUS_RANK.items() if rank == 3)
+# DialCallStatus values meaning staff picked up (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus).
+ANSWERED_DIAL_STATUSES = frozenset({"completed", "answered"})
+# Compare-and-set attempts before a webhook falls back to locking the row.
+CAS_ATTEMPTS = 3
+CALL_PREVIEW = "[call]"
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceResult:
+    """A webhook's answer (``step``) and the call it concerns (None when the call could not be placed)."""
+
+    step: Step
+    call: Message | None
+
+
+# --- the call row --------------------------------------------------------------------------------------
+
+
+class LostRace(Exception):
+    """Another webhook of the same new call stored its row first: roll this transaction back, run it again."""
+
+
+def atomic_retrying(work: Callable[[], T]) -> T:
+    """Run ``work`` in a transaction; if it lost the race to create the call's row, run it once more.
+
+    Two first webhooks of one call (say the incoming call and a status callback) both try to create the row;
+    the unique CallSid lets one INSERT win, and the loser rolls back everything it did (its constituent and
+    thread for a withheld number included) and runs again, now finding the winner's row.
+    """
+    try:
+        with transaction.atomic():
+            return work()
+    except LostRace:
+        with transaction.atomic():
+            return work()
+
+
+def call_row_for(*, call_sid: str, context: InboundCall | None, at: datetime) -> Read | None:
+    """The call's row, locked (``SELECT … FOR UPDATE``, with its thread's status); run inside a transaction.
+
+    A call we have not seen is created from ``context`` (the webhook's caller and office numbers) in the
+    caller's thread, and any callbacks parked for it are applied. Returns None when the call is unknown and
+    ``context`` is missing or names no office number that takes calls. Raises :class:`LostRace` if another
+    webhook created it meanwhile (see :func:`atomic_retrying`).
+    """
+    read = call_locked(call_sid, with_thread=True)
+    if read is not None or context is None:
+        return read
+    return call_create(call_sid=call_sid, context=context, at=at)
+
+
+def _config_for_number(e164: str) -> tuple[VoiceConfig | None, int | None]:
+    """(office configuration, number id) for a number that takes calls; (None, None) for any other."""
+    route = office_number_route_for(e164=e164) if e164 else None
+    if route is None:
+        return None, None
+    config = voice_config_for(office_id=route.office_id)
+    if not config.takes_calls_on(route.number_id):
+        return None, None
+    return config, route.number_id
+
+
+def call_create(
+    *,
+    call_sid: str,
+    context: InboundCall,
+    at: datetime,
+    config: VoiceConfig | None = None,
+    details: dict[str, Any] | None = None,
+) -> Read | None:
+    """Store a call first seen now, in the caller's thread; its row stays locked. Run inside a transaction.
+
+    ``details``: the webhook's first facts, written in the INSERT. None if the office number takes no calls.
+    Raises :class:`LostRace` if the CallSid is stored already (the whole transaction must roll back). Applies
+    any callbacks parked for the call.
+    """
+    if config is None:
+        config, _ = _config_for_number(context.to_e164 or "")
+        if config is None:
+            return None
+    office_id = config.office_id
+    if context.from_e164:
+        hints = LocationHints(
+            city=context.caller_city or "",
+            state=context.caller_state or "",
+            zip_code=context.caller_zip or "",
+        )
+        ref = constituent_ref_for_phone(office_id=office_id, phone=context.from_e164, hints=hints)
+        constituent_id, new_constituent = ref.id, ref.created
+    else:
+        # "Anonymous", "+266696687" and other withheld caller IDs: a thread of its own for each call.
+        constituent_id, new_constituent = constituent_create_anonymous(office_id=office_id).pk, True
+    conversation_id, opened, status = _thread_for_call(office_id, constituent_id, new_constituent, at)
+    row = Message(
+        office_id=office_id,
+        conversation_id=conversation_id,
+        direction=Direction.INBOUND,
+        channel=Channel.CALL,
+        provider_sid=call_sid,
+        status=MessageStatus.RECEIVED,
+        from_number=context.from_raw[:32],
+        to_number=context.to_raw[:32],
+        created_at=at,
+        # Calls never go through SMS follow-up processing (keywords, auto-replies).
+        processed_at=at,
+        details={
+            "account_sid": context.account_sid,
+            "caller_withheld": not context.from_e164,
+            # A thread this call started holds nothing else: a call-in tally may close it again.
+            "opened_conversation": opened,
+            "call_status": context.call_status or "ringing",
+            "menu_path": [],
+            "recordings": [],
+            "outcome": CallOutcome.IN_PROGRESS,
+            **(details or {}),
+        },
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_call_insert_sql(), [*insert_params(row), call_sid])
+        inserted = cursor.fetchone()
+    if inserted is None:
+        raise LostRace(call_sid)
+    row.pk, parked = inserted
+    if parked:
+        from voice.services.parking import parked_callbacks_apply
+
+        parked_callbacks_apply(call_sid=call_sid)
+        return call_locked(call_sid, with_thread=True)
+    return Read(row, "", row.body, row.duration_seconds, status)
+
+
+@cache
+def _call_insert_sql() -> str:
+    # The new row, and whether callbacks wait for it, in one statement.
+    insert = insert_sql(Message, conflict="ON CONFLICT (provider_sid) DO NOTHING")
+    parked = ParkedVoiceCallback._meta.db_table
+    return (
+        f"WITH inserted AS ({insert}) SELECT id, EXISTS (SELECT 1 FROM {parked} "  # noqa: S608
+        "WHERE call_sid = %s AND applied_at IS NULL) FROM inserted"
+    )
+
+
+_CONVERSATIONS = Conversation._meta.db_table
+# A call moves its thread's activity time and preview, without marking it unread (a voicemail does that).
+_NOTE_CALL_SQL = (
+    f"UPDATE {_CONVERSATIONS} SET last_activity_at = GREATEST(last_activity_at, %s), "  # noqa: S608
+    "last_message_preview = %s, last_message_channel = %s WHERE "
+)
+
+
+def _thread_for_call(
+    office_id: int, constituent_id: int, new_constituent: bool, at: datetime
+) -> tuple[int, bool, str]:
+    """(thread id, whether this call opened it, its status): the caller's thread, noted and locked.
+
+    One statement in the common cases: a new constituent gets a new thread with the call already in its
+    summary; a known one's unclosed thread is found, locked and noted by one UPDATE. Otherwise the shared
+    threading rules pick (reopen or create) the thread.
+    """
+    note: list[Any] = [at, CALL_PREVIEW, Channel.CALL]
+    with connection.cursor() as cursor:
+        if new_constituent:
+            thread = Conversation(
+                office_id=office_id,
+                constituent_id=constituent_id,
+                last_activity_at=at,
+                last_message_preview=CALL_PREVIEW,
+                last_message_channel=Channel.CALL,
+                created_at=at,
+            )
+            cursor.execute(_conversation_insert_sql(), insert_params(thread))
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0]), True, str(row[1])
+        else:
+            where = "constituent_id = %s AND status <> 'closed' RETURNING id, created_at, status"
+            cursor.execute(_NOTE_CALL_SQL + where, [*note, constituent_id])
+            row = cursor.fetchone()
+            if row is not None:
+                return int(row[0]), row[1] == at, str(row[2])
+        conversation_id = conversation_id_for_inbound(
+            office_id=office_id, constituent_id=constituent_id, at=at
+        )
+        cursor.execute(_NOTE_CALL_SQL + "id = %s RETURNING id, created_at, status", [*note, conversation_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(f"thread {conversation_id} vanished while locked")
+    return int(row[0]), row[1] == at, str(row[2])
+
+
+@cache
+def _conversation_insert_sql() -> str:
+    # The ON CONFLICT target names the partial unique index "conversation_one_unclosed_per_constituent".
+    return insert_sql(
+        Conversation,
+        conflict="ON CONFLICT (constituent_id) WHERE NOT (status = 'closed') DO NOTHING",
+        returning="id, status",
+    )
+
+
+def outcome_for(details: dict[str, Any]) -> CallOutcome:
+    """The call's outcome from its facts; the same facts give the same outcome in any arrival order."""
+    if details.get("recordings"):
+        return CallOutcome.VOICEMAIL
+    dial = details.get("dial") or {}
+    if dial.get("status") in ANSWERED_DIAL_STATUSES or details.get("answered_by"):
+        return CallOutcome.ANSWERED
+    if dial.get("status"):
+        return CallOutcome.MISSED
+    if details.get("tally"):
+        return CallOutcome.TALLIED
+    if details.get("call_status") in TERMINAL_CALL_STATUSES:
+        return CallOutcome.ABANDONED
+    return CallOutcome.IN_PROGRESS
+
+
+def call_save(call: Message, *, at: datetime) -> None:
+    """Re-derive the outcome and write the call's details (the row must be locked)."""
+    call.details["outcome"] = outcome_for(call.details).value
+    call.status_updated_at = at
+    message_write(call, at=at)
+
+
+def call_save_if_unchanged(read: Read, *, at: datetime) -> bool:
+    """Re-derive the outcome and write the call's details if no one wrote the row since ``read``."""
+    call = read.message
+    call.details["outcome"] = outcome_for(call.details).value
+    call.status_updated_at = at
+    return message_write_if_unchanged(read, at=at)
+
+
+def path_record(call: Message, entry: dict[str, Any]) -> None:
+    """Put ``entry`` in the menu path at its step, replacing what a repeated webhook wrote there before."""
+    path = [item for item in call.details.get("menu_path", []) if item.get("step") != entry.get("step")]
+    path.append(entry)
+    call.details["menu_path"] = sorted(path, key=lambda item: int(item.get("step", 0)))
+
+
+# --- webhooks ---------------------------------------------------------------------------------------------
+
+
+def call_receive(*, call: InboundCall, at: datetime | None = None) -> VoiceResult:
+    """A new call: store it in the caller's thread and decide the greeting. Idempotent on CallSid.
+
+    Locks the call row; may create a constituent and a thread; applies parked callbacks. No network I/O.
+    A new call is one transaction of three statements (constituent, thread, call) for a new caller.
+    """
+    now = at or timezone.now()
+    config, _ = _config_for_number(call.to_e164 or "")
+    if config is None:
+        logger.warning("call %s to %r: no office takes calls on that number", call.call_sid, call.to_raw)
+        return VoiceResult(flow.not_in_service_step(), None)
+    is_open = config.schedule.is_open(now)
+    decision = flow.entry_decision(office=config.office, config=config, is_open=is_open)
+    facts = {"menu_path": [decision.entry], "after_hours": not is_open}
+    attempts = iter((True,))
+
+    def receive() -> Read | None:
+        if next(attempts, False):
+            # The common case is a call not seen before: create it straight away. If it was seen, the
+            # INSERT loses and the transaction runs again below, merging into the stored row.
+            return call_create(call_sid=call.call_sid, context=call, at=now, config=config, details=facts)
+        row = call_row_for(call_sid=call.call_sid, context=call, at=now)
+        if row is not None:  # a repeated webhook, or the call was stored from a later one first
+            path_record(row.message, decision.entry)
+            row.message.details["after_hours"] = not is_open
+            _status_merge(row.message, call.call_status, None)
+            call_save(row.message, at=now)
+        return row
+
+    row = atomic_retrying(receive)
+    if row is None:
+        return VoiceResult(flow.not_in_service_step(), None)
+    return VoiceResult(decision.step, row.message)
+
+
+def menu_choose(
+    *,
+    gather: GatherResult,
+    context: InboundCall | None,
+    node: str,
+    step: int,
+    attempt: int,
+    at: datetime | None = None,
+) -> VoiceResult:
+    """The caller answered a menu: record the choice in the path (and a call-in tally); decide what's next.
+
+    Usually two statements and no transaction (a compare-and-set of the call's row); a tally, or a call not
+    stored yet, takes the locked path.
+    """
+    now = at or timezone.now()
+
+    def decide(row: Message) -> flow.Decision:
+        config = voice_config_for(office_id=row.office_id)
+        return flow.choice_decision(
+            office=config.office,
+            config=config,
+            call_sid=row.provider_sid or gather.call_sid,
+            node=node,
+            step=step,
+            attempt=attempt,
+            digits=gather.digits,
+            speech=gather.speech_result,
+            is_open=config.schedule.is_open(now),
+        )
+
+    for _attempt in range(CAS_ATTEMPTS):
+        read = call_read(gather.call_sid)
+        if read is None:
+            break
+        decision = decide(read.message)
+        if decision.tally is not None and decision.campaign is not None:
+            break
+        path_record(read.message, decision.entry)
+        if call_save_if_unchanged(read, at=now):
+            return VoiceResult(decision.step, read.message)
+
+    def locked() -> VoiceResult:
+        row = call_row_for(call_sid=gather.call_sid, context=context, at=now)
+        if row is None:
+            logger.warning("menu choice for unknown call %s with no office number", gather.call_sid)
+            return VoiceResult(flow.not_in_service_step(), None)
+        call = row.message
+        decision = decide(call)
+        path_record(call, decision.entry)
+        if decision.tally is not None and decision.campaign is not None:
+            _tally(call, decision.campaign, decision.tally, at=now)
+        call_save(call, at=now)
+        return VoiceResult(decision.step, call)
+
+    return atomic_retrying(locked)
+
+
+def _tally(call: Message, campaign: CallInCampaign, position: CallInPosition, *, at: datetime) -> None:
+    call_in_tally_record(campaign=campaign, call=call, position=position, at=at)
+    call.details["tally"] = {"campaign": campaign.pk, "title": campaign.title, "position": position.value}
+    call.details["topic"] = campaign.tag.name
+    if call.details.get("opened_conversation"):
+        _close_if_only_this_call(call)
+
+
+def _close_if_only_this_call(call: Message) -> None:
+    """A call-in tally needs no staff time: close the thread the call opened, if it holds nothing else."""
+    if Message.objects.filter(conversation_id=call.conversation_id).exclude(pk=call.pk).exists():
+        return
+    conversation_close(conversation=call.conversation, actor=None)
+
+
+def dial_result_apply(
+    *,
+    dial: DialResult,
+    context: InboundCall | None,
+    menu_id: int | None,
+    step: int,
+    at: datetime | None = None,
+) -> VoiceResult:
+    """Staff were rung: keep what happened; if no one answered, the caller goes to voicemail."""
+    now = at or timezone.now()
+
+    def apply() -> VoiceResult:
+        row = call_row_for(call_sid=dial.call_sid, context=context, at=now)
+        if row is None:
+            logger.warning("dial result for unknown call %s with no office number", dial.call_sid)
+            return VoiceResult(HangupStep(), None)
+        call = row.message
+        call.details["dial"] = {
+            "status": dial.dial_call_status,
+            "call_sid": dial.dial_call_sid or "",
+            "duration": dial.dial_call_duration,
+        }
+        call_save(call, at=now)
+        if dial.dial_call_status in ANSWERED_DIAL_STATUSES:
+            return VoiceResult(HangupStep(), call)
+        config = voice_config_for(office_id=call.office_id)
+        return VoiceResult(
+            flow.staff_missed_step(office=config.office, config=config, menu_id=menu_id, step=step), call
+        )
+
+    return atomic_retrying(apply)
+
+
+@transaction.atomic
+def staff_answer_record(
+    *, leg: InboundCall, call_sid: str, at: datetime | None = None, signed_for_office_id: int | None = None
+) -> VoiceResult:
+    """A staff phone picked up (the <Number url> request of the dialled leg): note who, then connect.
+
+    ``call_sid`` is the caller's call, from our own URL. A request for a call not stored yet is parked (for
+    ``signed_for_office_id``'s calls only, if an office's subaccount token signed it).
+    """
+    now = at or timezone.now()
+    row = call_row_for(call_sid=call_sid, context=None, at=now)
+    if row is None:
+        from voice.services.parking import callback_park
+
+        callback_park(
+            call_sid=call_sid,
+            kind="staff_answered",
+            payload=leg.raw,
+            query={"call": call_sid},
+            signed_for_office_id=signed_for_office_id,
+        )
+        return VoiceResult(flow.whisper_step(), None)
+    staff_answer_merge(row, leg, at=now)
+    return VoiceResult(flow.whisper_step(), row.message)
+
+
+def staff_answer_merge(row: Read, leg: InboundCall, *, at: datetime) -> None:
+    call = row.message
+    call.details["answered_by"] = leg.to_e164 or leg.to_raw[:32]
+    call.details["answered_leg_sid"] = leg.call_sid
+    call_save(call, at=at)
+
+
+def call_status_apply(
+    *, status: CallStatus, context: InboundCall | None, at: datetime | None = None
+) -> Message | None:
+    """Twilio's call status callback: advance the status (by rank), keep the duration. Idempotent.
+
+    Usually two statements and no transaction (a compare-and-set of the call's row).
+    """
+    now = at or timezone.now()
+    for _attempt in range(CAS_ATTEMPTS):
+        read = call_read(status.call_sid)
+        if read is None:
+            break
+        _status_merge(read.message, status.call_status, status.call_duration)
+        if call_save_if_unchanged(read, at=now):
+            return read.message
+
+    def locked() -> Message | None:
+        row = call_row_for(call_sid=status.call_sid, context=context, at=now)
+        if row is None:
+            logger.warning(
+                "status %r for unknown call %s with no office number", status.call_status, status.call_sid
+            )
+            return None
+        _status_merge(row.message, status.call_status, status.call_duration)
+        call_save(row.message, at=now)
+        return row.message
+
+    return atomic_retrying(locked)
+
+
+def _status_merge(call: Message, status: str, duration: int | None) -> None:
+    current = call.details.get("call_status", "")
+    if CALL_STATUS_RANK.get(status, -1) > CALL_STATUS_RANK.get(current, -1):
+        call.details["call_status"] = status
+    if duration is not None:
+        call.duration_seconds = max(duration, call.duration_seconds or 0)
