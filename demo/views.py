@@ -29,7 +29,7 @@ from demo.sms import (
 from messages.segments import MAX_BODY_LENGTH
 from offices.models import OfficePhoneNumber
 from offices.selectors import office_phone_numbers
-from offices.tenancy import WRITE_ROLES, office_view
+from offices.tenancy import WRITE_ROLES, OfficeRequest, office_view
 from voice.selectors.calls import calls_by_sid
 
 SIMULATED_CALLS_KEPT = 5
@@ -83,8 +83,8 @@ class SimulatorForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @demo_mode_required
 @office_view(roles=WRITE_ROLES)
-def sms_simulator(request: HttpRequest) -> HttpResponse:
-    office = request.office  # type: ignore[attr-defined]
+def sms_simulator(request: OfficeRequest) -> HttpResponse:
+    office = request.office
     numbers = [n for n in office_phone_numbers(office=office) if n.sms_enabled]
     if request.method == "POST":
         form = SimulatorForm(request.POST, numbers=numbers)
@@ -179,8 +179,8 @@ class SimulatedCallForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @demo_mode_required
 @office_view(roles=WRITE_ROLES)
-def call_simulator(request: HttpRequest) -> HttpResponse:
-    office = request.office  # type: ignore[attr-defined]
+def call_simulator(request: OfficeRequest) -> HttpResponse:
+    office = request.office
     numbers = [n.e164 for n in office_phone_numbers(office=office) if n.voice_enabled]
     if request.method == "POST":
         form = SimulatedCallForm(request.POST, numbers=numbers)

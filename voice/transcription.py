@@ -16,11 +16,11 @@ for a transient failure.
 
 from __future__ import annotations
 
-import functools
 from typing import Protocol
 
 from django.conf import settings
-from django.utils.module_loading import import_string
+
+from common.backends import backend_load
 
 BACKEND_ALIASES: dict[str, str] = {
     "none": "voice.transcription.NoTranscriptionBackend",
@@ -45,12 +45,7 @@ class TranscriptionBackend(Protocol):
 
 def get_transcription_backend() -> TranscriptionBackend:
     name = str(getattr(settings, "TRANSCRIPTION_BACKEND", "") or "none")
-    return _backend_for(name)
-
-
-@functools.cache
-def _backend_for(name: str) -> TranscriptionBackend:
-    backend: TranscriptionBackend = import_string(BACKEND_ALIASES.get(name, name))()
+    backend: TranscriptionBackend = backend_load(name, aliases=BACKEND_ALIASES)
     return backend
 
 

@@ -13,7 +13,6 @@ from django.contrib import messages as flash
 from django.http import (
     FileResponse,
     Http404,
-    HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
     JsonResponse,
@@ -22,7 +21,8 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from offices.tenancy import WRITE_ROLES, office_view
+from common.files import stored_file_response
+from offices.tenancy import WRITE_ROLES, OfficeRequest, office_view
 from voice.selectors.calls import voicemail_audio_get
 from voice.selectors.tallies import (
     call_in_campaign_get,
@@ -40,26 +40,17 @@ TALLY_REFRESH_SECONDS = 10
 
 @require_GET
 @office_view()
-def voicemail_audio(request: HttpRequest, pk: int) -> HttpResponse:
-    media = voicemail_audio_get(office=request.office, pk=pk)  # type: ignore[attr-defined]
+def voicemail_audio(request: OfficeRequest, pk: int) -> FileResponse:
+    media = voicemail_audio_get(office=request.office, pk=pk)
     if media is None:
         raise Http404("No such recording.")
-    playable = media.content_type in AUDIO_TYPES
-    response = FileResponse(
-        media.file.open("rb"),
-        content_type=media.content_type if playable else "application/octet-stream",
-        as_attachment=not playable,
-        filename=media.file.name.rsplit("/", 1)[-1],
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response  # type: ignore[return-value]  # a streaming response; office_view passes it through
+    return stored_file_response(media.file, content_type=media.content_type, inline_types=AUDIO_TYPES)
 
 
 @require_GET
 @office_view()
-def call_in_list(request: HttpRequest) -> HttpResponse:
-    office = request.office  # type: ignore[attr-defined]
+def call_in_list(request: OfficeRequest) -> HttpResponse:
+    office = request.office
     context = {
         "summaries": tally_summaries(office=office),
         "issues": issue_call_in_summaries(office=office),
@@ -69,9 +60,9 @@ def call_in_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @office_view()
-def call_in_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def call_in_detail(request: OfficeRequest, pk: int) -> HttpResponse:
     """The campaign's page; an htmx request (its own poll) gets only the tally partial."""
-    office = request.office  # type: ignore[attr-defined]
+    office = request.office
     campaign = call_in_campaign_get(office=office, pk=pk)
     if campaign is None:
         raise Http404("No such campaign.")
@@ -81,7 +72,7 @@ def call_in_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "recent": list(call_in_recent_tallies(office=office, campaign=campaign)),
         "refresh_seconds": TALLY_REFRESH_SECONDS if campaign.is_active else None,
     }
-    is_poll = bool(request.htmx) and request.htmx.target == "call-in-tally"  # type: ignore[attr-defined]
+    is_poll = bool(request.htmx) and request.htmx.target == "call-in-tally"
     template = "voice/_call_in_tally.html" if is_poll else "voice/call_in_detail.html"
     response = render(request, template, context)
     # One URL, two bodies: a cache (or the back button) must not hand the partial back as the page.
@@ -98,8 +89,8 @@ class CallInSwitchForm(forms.Form):
 
 @require_POST
 @office_view(roles=WRITE_ROLES)
-def call_in_switch(request: HttpRequest, pk: int) -> HttpResponse:
-    office = request.office  # type: ignore[attr-defined]
+def call_in_switch(request: OfficeRequest, pk: int) -> HttpResponse:
+    office = request.office
     if (
         call_in_campaign_get(office=office, pk=pk) is None
     ):  # another office's campaign: 404 whatever the input
@@ -112,7 +103,7 @@ def call_in_switch(request: HttpRequest, pk: int) -> HttpResponse:
             office=office,
             campaign_id=pk,
             is_active=form.cleaned_data["active"],
-            switched_by=request.user,  # type: ignore[arg-type]  # office_view: a logged-in user
+            switched_by=request.user,
         )
     except CallInCampaignNotFound:
         raise Http404("No such campaign.") from None
@@ -131,8 +122,8 @@ def call_in_switch(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @office_view()
-def call_in_tally(request: HttpRequest, pk: int) -> JsonResponse:
-    office = request.office  # type: ignore[attr-defined]
+def call_in_tally(request: OfficeRequest, pk: int) -> JsonResponse:
+    office = request.office
     campaign = call_in_campaign_get(office=office, pk=pk)
     if campaign is None:
         raise Http404("No such campaign.")

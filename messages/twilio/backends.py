@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 import requests
 from django.conf import settings
-from django.utils.module_loading import import_string
 
+from common.backends import backend_load
 from messages.segments import segment_info
 from messages.twilio import client
 from messages.twilio.client import SendResult, SentMessage
@@ -89,13 +89,7 @@ class SmsBackend(Protocol):
 def get_backend() -> SmsBackend:
     """The backend named by ``settings.SMS_BACKEND``; one instance per distinct setting value."""
     name = str(getattr(settings, "SMS_BACKEND", "twilio") or "twilio")
-    return _backend_for(name)
-
-
-@functools.cache
-def _backend_for(name: str) -> SmsBackend:
-    backend_class = import_string(BACKEND_ALIASES.get(name, name))
-    backend: SmsBackend = backend_class()
+    backend: SmsBackend = backend_load(name, aliases=BACKEND_ALIASES)
     return backend
 
 

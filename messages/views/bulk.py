@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import messages as flash
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,24 +17,24 @@ from messages.selectors.inbox import InboxLookups, inbox_conversations, inbox_lo
 from messages.services import bulk
 from messages.views.forms import ME, NOBODY, BulkForm, snooze_preset_until
 from offices.models import Office
-from offices.tenancy import WRITE_ROLES, office_view
+from offices.tenancy import WRITE_ROLES, OfficeRequest, office_view
 
 
-def _back(request: HttpRequest) -> HttpResponse:
+def _back(request: OfficeRequest) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=False
     ):
         return redirect(target)
-    return redirect(reverse("messages:inbox", kwargs={"office_slug": request.office.slug}))  # type: ignore[attr-defined]
+    return redirect(reverse("messages:inbox", kwargs={"office_slug": request.office.slug}))
 
 
 @require_POST
 @office_view(roles=WRITE_ROLES)
-def bulk_action(request: HttpRequest) -> HttpResponse:
+def bulk_action(request: OfficeRequest) -> HttpResponse:
     """Apply one action atomically; report "412 conversations tagged". A foreign id anywhere is a 404."""
-    office = request.office  # type: ignore[attr-defined]
-    actor: AbstractBaseUser = request.user  # type: ignore[assignment]
+    office = request.office
+    actor: AbstractBaseUser = request.user
     lookups = inbox_lookups(office=office)
     form = BulkForm(request.POST, lookups=lookups)
     if not form.is_valid():

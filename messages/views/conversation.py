@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages as flash
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -44,24 +44,24 @@ from messages.views.forms import (
     TagForm,
 )
 from messages.views.inbox import poll_seconds
-from offices.tenancy import WRITE_ROLES, office_view
+from offices.tenancy import WRITE_ROLES, OfficeRequest, office_view
 
 
-def _thread(request: HttpRequest, pk: int) -> Conversation:
-    conversation = thread_get(office=request.office, pk=pk)  # type: ignore[attr-defined]
+def _thread(request: OfficeRequest, pk: int) -> Conversation:
+    conversation = thread_get(office=request.office, pk=pk)
     if conversation is None:
         raise Http404("No such conversation.")
     return conversation
 
 
-def _conversation_url(request: HttpRequest, conversation: Conversation) -> str:
+def _conversation_url(request: OfficeRequest, conversation: Conversation) -> str:
     return reverse(
         "messages:conversation",
-        kwargs={"office_slug": request.office.slug, "pk": conversation.pk},  # type: ignore[attr-defined]
+        kwargs={"office_slug": request.office.slug, "pk": conversation.pk},
     )
 
 
-def _back(request: HttpRequest, conversation: Conversation) -> HttpResponse:
+def _back(request: OfficeRequest, conversation: Conversation) -> HttpResponse:
     """After a write: where the form asked to go (a same-site path), else back to the conversation."""
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
@@ -71,8 +71,10 @@ def _back(request: HttpRequest, conversation: Conversation) -> HttpResponse:
     return redirect(_conversation_url(request, conversation))
 
 
-def _panel_context(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> dict[str, Any]:
-    office = request.office  # type: ignore[attr-defined]
+def _panel_context(
+    request: OfficeRequest, conversation: Conversation, lookups: InboxLookups
+) -> dict[str, Any]:
+    office = request.office
     user_id = request.user.pk
     assigned = conversation.assignee_id
     return {
@@ -91,9 +93,9 @@ def _panel_context(request: HttpRequest, conversation: Conversation, lookups: In
 
 @require_GET
 @office_view()
-def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    office = request.office  # type: ignore[attr-defined]
-    membership = request.membership  # type: ignore[attr-defined]
+def conversation_detail(request: OfficeRequest, pk: int) -> HttpResponse:
+    office = request.office
+    membership = request.membership
     conversation = _thread(request, pk)
     constituent = conversation.constituent
     timeline = thread_timeline(office=office, conversation=conversation)
@@ -105,7 +107,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if canned_id.isdigit():  # the no-JavaScript path of "insert canned response"
         prefill = next((text for c, text in canned if c.pk == int(canned_id)), "")
     if membership.can_write:
-        triage.conversation_mark_read(conversation=conversation, reader=request.user)  # type: ignore[arg-type]
+        triage.conversation_mark_read(conversation=conversation, reader=request.user)
     context = {
         "conversation": conversation,
         "constituent": constituent,
@@ -122,7 +124,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "other_conversations": constituent_other_conversations(
             office=office, constituent_id=constituent.pk, exclude_pk=conversation.pk
         ),
-        "replying": replying_others(conversation=conversation, user=request.user),  # type: ignore[arg-type]
+        "replying": replying_others(conversation=conversation, user=request.user),
         "poll_seconds": max(1, poll_seconds() // 2),
         "lookups": lookups,
         **_panel_context(request, conversation, lookups),
@@ -132,7 +134,7 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @office_view(roles=WRITE_ROLES)
-def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation_reply(request: OfficeRequest, pk: int) -> HttpResponse:
     conversation = _thread(request, pk)
     # Browsers submit a textarea's line breaks as CRLF; a text message uses LF (and the composer counts LF).
     body = request.POST.get("body", "").replace("\x00", "").replace("\r\n", "\n")
@@ -140,13 +142,13 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
         reply_send(
             conversation=conversation,
             body=body,
-            sent_by=request.user,  # type: ignore[arg-type]
+            sent_by=request.user,
             idempotency_key=request.POST.get("token", "")[:64],
         )
     except ReplyRejected as exc:
         flash.error(request, exc.reason)
     else:
-        replying_clear(conversation=conversation, user=request.user)  # type: ignore[arg-type]
+        replying_clear(conversation=conversation, user=request.user)
         info = segment_info(body)
         flash.success(request, f"Reply queued ({info.segments} segment{'s' if info.segments != 1 else ''}).")
     return redirect(_conversation_url(request, conversation))
@@ -154,11 +156,11 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- Triage actions: one POST endpoint, dispatched through a table of small handlers ---------------------
 
-Handler = Callable[[HttpRequest, Conversation, InboxLookups], str]
+Handler = Callable[[OfficeRequest, Conversation, InboxLookups], str]
 
 
-def _user(request: HttpRequest) -> AbstractBaseUser:
-    return request.user  # type: ignore[return-value]
+def _user(request: OfficeRequest) -> AbstractBaseUser:
+    return request.user
 
 
 def _invalid(form: Any) -> triage.TriageRejected:
@@ -166,7 +168,7 @@ def _invalid(form: Any) -> triage.TriageRejected:
     return triage.TriageRejected(" ".join(errors) or "That change is not valid.")
 
 
-def _assign(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _assign(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     form = AssignForm(request.POST, lookups=lookups)
     if not form.is_valid():
         raise _invalid(form)
@@ -186,12 +188,12 @@ def _assign(request: HttpRequest, conversation: Conversation, lookups: InboxLook
     return f"Assigned to {who}." if changed else f"Already assigned to {who}."
 
 
-def _claim(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _claim(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     changed = triage.conversation_claim(conversation=conversation, actor=_user(request))
     return "Assigned to you." if changed else "Already yours."
 
 
-def _tag_from(request: HttpRequest, lookups: InboxLookups) -> Any:
+def _tag_from(request: OfficeRequest, lookups: InboxLookups) -> Any:
     form = TagForm(request.POST, lookups=lookups)
     if not form.is_valid():
         raise _invalid(form)
@@ -201,19 +203,19 @@ def _tag_from(request: HttpRequest, lookups: InboxLookups) -> Any:
     return tag
 
 
-def _tag(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _tag(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     tag = _tag_from(request, lookups)
     changed = triage.conversation_tag(conversation=conversation, tag=tag, actor=_user(request))
     return f"Tagged “{tag.name}”." if changed else f"Already tagged “{tag.name}”."
 
 
-def _untag(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _untag(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     tag = _tag_from(request, lookups)
     changed = triage.conversation_untag(conversation=conversation, tag=tag, actor=_user(request))
     return f"Removed tag “{tag.name}”." if changed else f"Was not tagged “{tag.name}”."
 
 
-def _queue(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _queue(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     form = QueueForm(request.POST, lookups=lookups)
     if not form.is_valid():
         raise _invalid(form)
@@ -223,7 +225,7 @@ def _queue(request: HttpRequest, conversation: Conversation, lookups: InboxLooku
     return f"Moved to {queue.name}." if queue is not None else "Taken out of its queue."
 
 
-def _priority(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _priority(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     form = PriorityForm(request.POST)
     if not form.is_valid():
         raise _invalid(form)
@@ -232,8 +234,8 @@ def _priority(request: HttpRequest, conversation: Conversation, lookups: InboxLo
     return f"Priority set to {Priority(priority).label.lower()}."
 
 
-def _snooze(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
-    form = SnoozeForm(request.POST, office=request.office)  # type: ignore[attr-defined]
+def _snooze(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+    form = SnoozeForm(request.POST, office=request.office)
     if not form.is_valid():
         raise _invalid(form)
     moment: datetime = form.cleaned_data["moment"]
@@ -241,17 +243,17 @@ def _snooze(request: HttpRequest, conversation: Conversation, lookups: InboxLook
     return f"Snoozed until {moment:%a %d %b, %H:%M}."
 
 
-def _close(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _close(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     changed = triage.conversation_close(conversation=conversation, actor=_user(request))
     return "Conversation closed." if changed else "Conversation was already closed."
 
 
-def _reopen(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _reopen(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     changed = triage.conversation_reopen(conversation=conversation, actor=_user(request))
     return "Conversation reopened." if changed else "Conversation is already open."
 
 
-def _note(request: HttpRequest, conversation: Conversation, lookups: InboxLookups) -> str:
+def _note(request: OfficeRequest, conversation: Conversation, lookups: InboxLookups) -> str:
     form = NoteForm(request.POST)
     if not form.is_valid():
         raise _invalid(form)
@@ -275,12 +277,12 @@ ACTIONS: dict[str, Handler] = {
 
 @require_POST
 @office_view(roles=WRITE_ROLES)
-def conversation_triage(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation_triage(request: OfficeRequest, pk: int) -> HttpResponse:
     conversation = _thread(request, pk)
     handler = ACTIONS.get(request.POST.get("action", ""))
     if handler is None:
         return HttpResponseBadRequest("Unknown action.")
-    lookups = inbox_lookups(office=request.office)  # type: ignore[attr-defined]
+    lookups = inbox_lookups(office=request.office)
     try:
         flash.success(request, handler(request, conversation, lookups))
     except triage.TriageRejected as exc:
@@ -290,7 +292,7 @@ def conversation_triage(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @office_view(roles=WRITE_ROLES)
-def constituent_update(request: HttpRequest, pk: int) -> HttpResponse:
+def constituent_update(request: OfficeRequest, pk: int) -> HttpResponse:
     """The constituent panel's profile form, posted from conversation ``pk``."""
     conversation = _thread(request, pk)
     constituent = conversation.constituent
@@ -333,9 +335,9 @@ def _moment(raw: str | None) -> datetime | None:
 
 @require_GET
 @office_view()
-def conversation_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation_timeline(request: OfficeRequest, pk: int) -> HttpResponse:
     """The conversation poll: new timeline items, changed delivery statuses and state, who is replying."""
-    office = request.office  # type: ignore[attr-defined]
+    office = request.office
     conversation = _thread(request, pk)
     update = thread_timeline_since(
         office=office,
@@ -353,24 +355,24 @@ def conversation_timeline(request: HttpRequest, pk: int) -> HttpResponse:
         "since": timezone.now().isoformat(),
         "signature": signature,
         "state_changed": state_changed,
-        "replying": replying_others(conversation=conversation, user=request.user),  # type: ignore[arg-type]
+        "replying": replying_others(conversation=conversation, user=request.user),
         "poll_seconds": max(1, poll_seconds() // 2),
     }
     if state_changed:
         lookups = inbox_lookups(office=office)
         context.update(lookups=lookups, **_panel_context(request, conversation, lookups))
-    if update.new_items and request.membership.can_write:  # type: ignore[attr-defined]
-        triage.conversation_mark_read(conversation=conversation, reader=request.user)  # type: ignore[arg-type]
+    if update.new_items and request.membership.can_write:
+        triage.conversation_mark_read(conversation=conversation, reader=request.user)
     return render(request, "messages/_timeline_updates.html", context)
 
 
 @require_POST
 @office_view(roles=WRITE_ROLES)
-def conversation_presence(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation_presence(request: OfficeRequest, pk: int) -> HttpResponse:
     """Heartbeat from the composer while someone types a reply (``state=idle`` when they stop)."""
     conversation = _thread(request, pk)
     if request.POST.get("state") == "idle":
-        replying_clear(conversation=conversation, user=request.user)  # type: ignore[arg-type]
+        replying_clear(conversation=conversation, user=request.user)
     else:
-        replying_mark(conversation=conversation, user=request.user)  # type: ignore[arg-type]
+        replying_mark(conversation=conversation, user=request.user)
     return HttpResponse(status=204)

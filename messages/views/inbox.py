@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from common.files import stored_file_response
 from messages.filters import ASSIGNEE_ME, NONE, ConversationFilter
 from messages.models import Channel, ConversationStatus, MediaStatus
 from messages.selectors.inbox import (
@@ -34,7 +35,7 @@ from messages.selectors.rail import RailCounts, rail_counts
 from messages.selectors.search import SearchSnippets, search_snippets
 from messages.selectors.threads import media_get
 from messages.views.rows import inbox_rows
-from offices.tenancy import office_view
+from offices.tenancy import OfficeRequest, office_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,8 @@ def poll_seconds() -> int:
     return int(getattr(settings, "INBOX_POLL_SECONDS", 15))
 
 
-def inbox_state(request: HttpRequest, *, with_page: bool = True) -> InboxState:
-    office = request.office  # type: ignore[attr-defined]
+def inbox_state(request: OfficeRequest, *, with_page: bool = True) -> InboxState:
+    office = request.office
     lookups = inbox_lookups(office=office)
     filterset = ConversationFilter(
         request.GET, inbox_conversations(office=office), office=office, user=request.user, lookups=lookups
@@ -163,10 +164,10 @@ def rail_entries(
     }
 
 
-def _context(request: HttpRequest, state: InboxState) -> dict[str, Any]:
-    office = request.office  # type: ignore[attr-defined]
+def _context(request: OfficeRequest, state: InboxState) -> dict[str, Any]:
+    office = request.office
     base = reverse("messages:inbox", kwargs={"office_slug": office.slug})
-    counts = rail_counts(office=office, user=request.user, lookups=state.lookups)  # type: ignore[arg-type]
+    counts = rail_counts(office=office, user=request.user, lookups=state.lookups)
     page = state.page
     terms = state.filterset.search_terms
     next_url = _url(base, {**state.params, "after": page.next_cursor}) if page.next_cursor else ""
@@ -186,7 +187,7 @@ def _context(request: HttpRequest, state: InboxState) -> dict[str, Any]:
             words=terms.words if terms else (),
             stems=state.snippets.stems if state.snippets else (),
             digits=terms.digits if terms else "",
-            selectable=request.membership.can_write,  # type: ignore[attr-defined]
+            selectable=request.membership.can_write,
         ),
         "filter_controls": filter_controls(state.filterset.form),
         "rail": rail_entries(base=base, counts=counts, lookups=state.lookups, current=state.params),
@@ -206,18 +207,18 @@ def _context(request: HttpRequest, state: InboxState) -> dict[str, Any]:
 
 @require_GET
 @office_view()
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: OfficeRequest) -> HttpResponse:
     state = inbox_state(request)
     context = _context(request, state)
     status = 400 if not state.filterset.is_valid() else 200
-    if request.htmx and request.htmx.target == "conversation-list":  # type: ignore[attr-defined]
+    if request.htmx and request.htmx.target == "conversation-list":
         return render(request, "messages/_list.html", context, status=status)
     return render(request, "messages/inbox.html", context, status=status)
 
 
 @require_GET
 @office_view()
-def inbox_updates(request: HttpRequest) -> HttpResponse:
+def inbox_updates(request: OfficeRequest) -> HttpResponse:
     """The live-update poll: fresh rail counts, and whether the rows on screen changed since drawn."""
     state = inbox_state(request)
     context = _context(request, state)
@@ -227,7 +228,7 @@ def inbox_updates(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @office_view()
-def inbox_count(request: HttpRequest) -> HttpResponse:
+def inbox_count(request: OfficeRequest) -> HttpResponse:
     """How many conversations match the current filter: asked for only when someone selects "all matching"."""
     state = inbox_state(request, with_page=False)
     total = state.filterset.qs.count() if state.filterset.is_valid() else 0
@@ -250,18 +251,9 @@ INLINE_TYPES = frozenset(
 
 
 @require_GET
-@office_view()  # type: ignore[arg-type]  # a FileResponse streams; office_view passes any response through
-def media_file(request: HttpRequest, pk: int) -> FileResponse:
-    media = media_get(office=request.office, pk=pk)  # type: ignore[attr-defined]
+@office_view()
+def media_file(request: OfficeRequest, pk: int) -> FileResponse:
+    media = media_get(office=request.office, pk=pk)
     if media is None or media.status != MediaStatus.STORED or not media.file:
         raise Http404("No such media.")
-    inline = media.content_type in INLINE_TYPES
-    response = FileResponse(
-        media.file.open("rb"),
-        content_type=media.content_type if inline else "application/octet-stream",
-        as_attachment=not inline,
-        filename=media.file.name.rsplit("/", 1)[-1],
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return stored_file_response(media.file, content_type=media.content_type, inline_types=INLINE_TYPES)

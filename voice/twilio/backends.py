@@ -12,7 +12,6 @@ as ``SMS_BACKEND``", so the demo (SMS simulator) simulates recordings too and pr
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import struct
@@ -21,8 +20,8 @@ import wave
 from typing import ClassVar, Protocol
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
+from common.backends import backend_load
 from messages.twilio import client
 from messages.twilio.errors import MediaError, SendError
 from messages.twilio.media import FetchedMedia, fetch_media
@@ -47,12 +46,7 @@ class RecordingBackend(Protocol):
 
 def get_recording_backend() -> RecordingBackend:
     name = str(getattr(settings, "VOICE_BACKEND", "") or getattr(settings, "SMS_BACKEND", "") or "twilio")
-    return _backend_for(name)
-
-
-@functools.cache
-def _backend_for(name: str) -> RecordingBackend:
-    backend: RecordingBackend = import_string(BACKEND_ALIASES.get(name, name))()
+    backend: RecordingBackend = backend_load(name, aliases=BACKEND_ALIASES)
     return backend
 
 
