@@ -31,7 +31,7 @@ PYTHON ?= $(shell for p in python3.11 python3; do \
 # Recipes and the commands they start find the venv's python, celery, pytest and playwright first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help bootstrap run test test-steps lint lint-steps pytest pytest-steps fmt status stop clean distclean
+.PHONY: help bootstrap browser run test test-steps lint lint-steps pytest pytest-steps fmt status stop clean distclean
 
 help:
 	@echo "civicdesk"
@@ -74,8 +74,22 @@ run: $(STAMP)
 # --- README command 2 --------------------------------------------------------------------------------
 # One `devstack exec` around all the steps: the engines start once, and stop at the end if it started them.
 
-test: $(STAMP)
+test: $(STAMP) browser
 	@$(DEVSTACK) exec -- $(MAKE) test-steps
+
+# The browser tests drive Debian's chromium (never a downloaded browser). README command 2 does its own set-up:
+# as root with apt-get it installs chromium; otherwise it stops here, before pytest, naming the command to run.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Debian's chromium for the browser tests ..."; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "make test needs Debian's chromium for its browser tests: run 'sudo apt-get install chromium'" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 test-steps: lint-steps
 	$(PY) manage.py makemigrations --check --dry-run
