@@ -2,7 +2,8 @@
 
 A missing ``chromium`` fails every browser test, in CI and locally alike: a browser test never skips.
 ``make test`` installs Debian's chromium first when it can (root with apt-get), or stops before pytest
-naming the command to run. axe-core is vendored under tests/browser/vendor/ and injected only here, never served.
+naming the command to run. axe-core is vendored under tests/browser/vendor/ and injected only here, never
+served.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""README command 2 sets up its own browser: `make browser` (a step of `make test`) installs or stops early."""
+"""README command 2 sets up its own browser: `make browser`, a step of `make test`, installs or stops."""
 
 from __future__ import annotations
 
