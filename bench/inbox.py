@@ -1,4 +1,4 @@
-"""Inbox benchmark (issue 5, point 11): the staff inbox over one office with a million messages.
+"""Inbox benchmark: the staff inbox over one office with a million messages.
 
 Data: one office with 1,000,000 messages in 200,000 conversations of 100,000 constituents (plus a small second
 office, so every query really filters by office), 30 tags (one on exactly 40,000 conversations), 8 queues and

@@ -1,4 +1,4 @@
-"""SMS ingest benchmark (issue 3, section 12): signed inbound-SMS webhooks against the real stack.
+"""SMS ingest benchmark: signed inbound-SMS webhooks against the real stack.
 
 Set-up, all on this machine: gunicorn serving ``civicdesk.wsgi`` with ``bench.settings``, the machine's
 PostgreSQL (a dedicated database, created and dropped here), the machine's Redis (a dedicated database

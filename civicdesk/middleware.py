@@ -9,7 +9,7 @@ from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
-# No inline script or style anywhere: every asset is vendored and served by whitenoise (PLAYBOOK §7).
+# No inline script or style anywhere: every asset is vendored and served by whitenoise.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",

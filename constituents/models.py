@@ -71,6 +71,12 @@ class Constituent(models.Model):
         return self.full_name or self.phone or self.email or f"Constituent {self.pk}"
 
     @property
+    def postal_address(self) -> str:
+        """The address on one line, with only the parts that are filled in: "1 Main St, Springfield IL 62701"."""
+        locality = " ".join(part for part in (self.city, self.state, self.zip_code) if part)
+        return ", ".join(part for part in (self.address_line1, self.address_line2, locality) if part)
+
+    @property
     def is_opted_out(self) -> bool:
         return self.sms_consent == SmsConsent.OPTED_OUT
 

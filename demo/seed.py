@@ -94,7 +94,7 @@ class DemoUser:
     @property
     def role_label(self) -> str:
         if self.is_superuser:
-            return "Django superuser (all offices, Django admin)"
+            return "Django admin for every office (a member of none: office pages answer 404)"
         assert self.role is not None  # noqa: S101 - every non-superuser demo user has a role
         label = Role(self.role).label
         return f"{label} + Django admin" if self.is_staff else label

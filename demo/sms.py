@@ -4,7 +4,7 @@ The request is what Twilio sends (https://www.twilio.com/docs/messaging/guides/w
 form fields, form-encoded, signed with ``X-Twilio-Signature`` for the exact URL posted to. So a simulated
 text runs the real path (signature check, parsing, intake, the worker) and nothing is faked on the way in.
 
-Used by ``manage.py simulate_sms`` and the staff "phone simulator" page (DEMO_MODE only). It is not a
+Used by ``manage.py simulate_sms`` and the staff "text simulator" page (DEMO_MODE only). It is not a
 webhook view: it makes an outbound HTTP request, which webhook views must never do.
 """
 

@@ -41,7 +41,7 @@ def demo_mode_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.DEMO_MODE:
-            raise Http404("The phone simulator is only available in demo mode.")
+            raise Http404("The simulators are only available in demo mode.")
         return view(request, *args, **kwargs)
 
     return wrapper

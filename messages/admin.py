@@ -83,7 +83,7 @@ class ConversationEventAdmin(OfficeScopedAdmin):
     raw_id_fields = ["conversation", "actor"]
 
 
-# --- The staff inbox (issue 5) ---
+# --- The staff inbox ---
 @admin.register(CannedResponse)
 class CannedResponseAdmin(OfficeScopedAdmin):
     """Replies staff insert from the composer. Merge fields: {first_name}, {last_name}, {full_name},

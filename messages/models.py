@@ -220,7 +220,7 @@ class MessageStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
-# Delivery status only moves forward in rank (PLAYBOOK §3). Terminal outcomes share a rank: the first one
+# Delivery status only moves forward in rank. Terminal outcomes share a rank: the first one
 # to arrive wins, and only "read" can follow them.
 STATUS_RANK: dict[str, int] = {
     MessageStatus.QUEUED: 0,

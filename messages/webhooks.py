@@ -1,6 +1,6 @@
 """Twilio webhooks for texts. Each one: verify the signature → parse → call one service → answer fast.
 
-No outbound network I/O happens in these views (PLAYBOOK §6.1): follow-up work is queued on commit.
+No outbound network I/O happens in these views: follow-up work is queued on commit.
 """
 
 from __future__ import annotations

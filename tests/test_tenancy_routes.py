@@ -1,4 +1,4 @@
-"""The route-matrix tenancy test (PLAYBOOK §5).
+"""The route-matrix tenancy test.
 
 Two offices with look-alike data (same constituent phones, same tag names) and a canary string in office B.
 A member of office A requests every URL route, and every object of B through A's URLs. Each must answer
@@ -148,7 +148,7 @@ GLOBAL_ROUTES = {
 }
 WEBHOOKS = ["twilio:sms-received", "twilio:sms-status"]
 
-# --- The voice hotline (issue 4) ---
+# --- The voice hotline ---
 # B has no voicemail or campaign in this world: B's message and tag ids stand in, and must 404 just the same.
 # tests/voice/ checks real cross-office voicemails and campaigns.
 OFFICE_SCOPED.update(
@@ -183,7 +183,7 @@ GLOBAL_ROUTES["twilio:voice-audio"] = (
 )
 WEBHOOKS += [*_VOICE_WEBHOOKS, "twilio:voice-audio"]
 
-# --- The staff inbox (issue 5) ---
+# --- The staff inbox ---
 # B's objects through A's URLs (and B's slug) must 404. The API lives under /api/v1/offices/<slug>/, so its
 # probes build their own URLs; being in OFFICE_SCOPED puts them in test_every_route_is_in_the_matrix too.
 OFFICE_SCOPED.update(

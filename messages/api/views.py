@@ -1,7 +1,7 @@
 """``/api/v1/offices/<slug>/…``: office-scoped, read-only so far.
 
 Membership is checked once per request (``OfficeMemberApi.initial``); a non-member gets the same 404 as a
-missing office, exactly like the HTML views (PLAYBOOK §5).
+missing office, exactly like the HTML views.
 """
 
 from __future__ import annotations

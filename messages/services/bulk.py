@@ -2,7 +2,7 @@
 
 Each action is one transaction. It first locks the selected rows of the office (``FOR UPDATE``, in id order so
 two bulk actions cannot deadlock), and if any requested id is not a conversation of this office, the whole
-action is rejected before anything changes (PLAYBOOK §5). Changes are set-based (one UPDATE or INSERT per
+action is rejected before anything changes. Changes are set-based (one UPDATE or INSERT per
 chunk of ids), and every changed conversation gets its timeline event, exactly as the one-conversation
 services in ``messages.services.triage`` record them.
 """

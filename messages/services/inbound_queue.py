@@ -5,7 +5,7 @@ a Celery task per text cost the webhook ~1.3 ms of its ~3 ms budget, so the webh
 ``SET NX`` of a short-lived Redis key, and a publish of ``tasks.inbound_drain`` only by whoever set it. The
 drain deletes the key first and then works through everything pending, so a text committed at any moment is
 either seen by a running drain or nudges a new one. If Redis is down, nothing is lost: the sweeper starts a
-drain for anything pending longer than a minute (PLAYBOOK §6.3).
+drain for anything pending longer than a minute.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Twilio REST API, reached through the official SDK. The only importer of ``twilio.rest``.
 
 Every SDK or network failure leaves this module as one of the project's errors
-(:mod:`messages.twilio.errors`), classified for the outbound state machine (PLAYBOOK section 3):
+(:mod:`messages.twilio.errors`), classified for the outbound state machine:
 
 - :class:`RetryableSendError`: Twilio certainly did not create the message (429/20429, 5xx, connection
   refused or connect timeout, DNS failure) - try again later;

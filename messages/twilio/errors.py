@@ -46,7 +46,7 @@ class UnknownOutcomeError(SendError):
     """The request may have reached Twilio but we never saw the answer (e.g. read timeout).
 
     Do not resend: the message may already be on its way. Reconcile with
-    :func:`messages.twilio.client.list_recent_messages` instead (PLAYBOOK section 6, invariant 5).
+    :func:`messages.twilio.client.list_recent_messages` instead.
     """
 
 
@@ -66,7 +66,7 @@ class MediaTemporaryError(MediaError):
     """A 5xx, 429 or network failure: retry with backoff."""
 
 
-# Codes a retry will never fix: the playbook names these explicitly (section 4).
+# Codes a retry will never fix: invalid or unreachable numbers, and the recipient having opted out (21610).
 PERMANENT_ERROR_CODES: frozenset[int] = frozenset({21211, 21610, 21612, 21614, 21617, 21635})
 
 # Codes that arrive with a 4xx status but clear up by themselves, so they are retryable.

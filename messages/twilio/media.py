@@ -1,4 +1,4 @@
-"""SSRF-safe download of MMS media from Twilio (PLAYBOOK section 6, invariant 7).
+"""SSRF-safe download of MMS media from Twilio.
 
 The URL comes from a webhook, and the download runs on our servers with the account's credentials, so
 every step is checked, not just the first:

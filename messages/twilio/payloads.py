@@ -1,6 +1,6 @@
 """Twilio webhook form data -> frozen dataclasses. The only module that knows Twilio's field names.
 
-Rules applied to every payload (PLAYBOOK section 4):
+Rules applied to every payload:
 - NUL bytes are stripped from every key and value (PostgreSQL ``text`` cannot store them); everything
   else is kept exactly as sent, including leading/trailing whitespace in bodies.
 - Unknown fields are ignored, but all fields are kept in ``raw`` (``dict[str, list[str]]``, JSON-ready).

@@ -154,5 +154,6 @@ class BulkForm(forms.Form):
         needs = {"tag": "tag", "untag": "tag", "assign": "assignee", "queue": "queue", "snooze": "snooze"}
         field = needs.get(data.get("action", ""))
         if field and data.get(field) in (None, ""):
-            raise forms.ValidationError(f"Choose a {field} for this action.")
+            article = "an" if field[0] in "aeiou" else "a"
+            raise forms.ValidationError(f"Choose {article} {field} for this action.")
         return data

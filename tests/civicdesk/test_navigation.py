@@ -77,3 +77,29 @@ def test_pages_outside_an_office_have_no_office_navigation(office: Any) -> None:
     client = member(office, Role.STAFF)
 
     assert 'class="officenav"' not in client.get("/").content.decode()
+
+
+def test_each_simulator_page_is_headed_with_the_name_its_link_has(
+    office: Any, phone_number: Any, settings: Any
+) -> None:
+    settings.DEMO_MODE = True
+    client = member(office, Role.STAFF)
+    links = office_nav(client, INBOX)
+
+    for url in (TEXT_SIMULATOR, CALL_SIMULATOR):
+        label = links[url].rsplit(">", 1)[-1]
+        heading = re.search(r"<h1>([^<]*)</h1>", client.get(url).content.decode())
+        assert heading is not None, url
+        assert heading.group(1) == label, url
+
+
+def test_a_superuser_in_no_office_is_told_what_the_account_is_for(office: Any) -> None:
+    root = factories.UserFactory(is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(root)
+
+    home = client.get("/").content.decode()
+
+    assert "a member of none" in home
+    assert 'href="/admin/"' in home
+    assert client.get(INBOX).status_code == 404  # no way into an office's inbox without a membership

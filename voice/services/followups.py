@@ -6,7 +6,7 @@ a short-lived Redis key, and one Celery publish of ``tasks.voice_followups_drain
 of a publish (~1.3 ms) per call, as the inbound-text intake does (``messages.services.inbound_queue``). The
 drain deletes the key first and then works through every voicemail with a follow-up (a partial index covers
 them), so a voicemail committed at any moment is either seen by a running drain or nudges a new one. If
-Redis is down, nothing is lost: the voice sweeper drains anything left (PLAYBOOK §6.3).
+Redis is down, nothing is lost: the voice sweeper drains anything left.
 
 Tagging and queueing go through the triage services, as a staff member's would: same events, same counts.
 """

@@ -77,7 +77,7 @@
     if (!label) { return; }
     var scope = $("#scope-matching");
     if (scope && scope.checked) {
-      label.textContent = "Actions apply to every conversation matching this filter (" + ($("#match-count") || {}).textContent + ").";
+      label.textContent = "Actions apply to every conversation matching this filter (" + (($("#match-count") || {}).textContent || "").trim() + ").";
       return;
     }
     var n = selectedBoxes().length;

@@ -1,4 +1,4 @@
-"""The inbox page is a constant number of queries (at most 12) whatever the page size (issue 5, point 11)."""
+"""The inbox page is a constant number of queries (at most 12) whatever the page size."""
 
 from __future__ import annotations
 

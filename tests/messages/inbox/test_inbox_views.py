@@ -352,6 +352,18 @@ def test_bulk_view_reports_the_result(inbox):
     assert "2 conversations tagged “Housing”; 1 already had it." in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("action", "missing"), [("assign", "an assignee"), ("tag", "a tag"), ("queue", "a queue")]
+)
+def test_bulk_view_names_the_missing_choice_in_plain_english(inbox, action, missing):
+    response = inbox.client_for(inbox.staff).post(
+        "/o/alpha/bulk/",
+        {"action": action, "ids": [inbox.conversations["water"].pk], "next": "/o/alpha/"},
+        follow=True,
+    )
+    assert f"Nothing was changed. Choose {missing} for this action." in response.content.decode()
+
+
 def test_bulk_view_on_everything_matching_the_filter(inbox):
     response = inbox.client_for(inbox.staff).post(
         "/o/alpha/bulk/", {"action": "close", "scope": "matching", "f_assignee": "none"}, follow=True

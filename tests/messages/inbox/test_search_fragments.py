@@ -1,5 +1,5 @@
 """Inbox search finds constituents by a fragment: digits anywhere in the phone number, and part of a name
-(issue 5: "constituent name and phone"). Never another office's constituents."""
+("constituent name and phone"). Never another office's constituents."""
 
 from __future__ import annotations
 
