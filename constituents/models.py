@@ -72,7 +72,7 @@ class Constituent(models.Model):
 
     @property
     def postal_address(self) -> str:
-        """The address on one line, with only the parts that are filled in: "1 Main St, Springfield IL 62701"."""
+        """The address on one line, only the parts filled in: "1 Main St, Springfield IL 62701"."""
         locality = " ".join(part for part in (self.city, self.state, self.zip_code) if part)
         return ", ".join(part for part in (self.address_line1, self.address_line2, locality) if part)
 
