@@ -49,7 +49,7 @@ from messages.models import (
     TriageQueue,
 )
 from messages.segments import segment_info
-from messages.services.threading import preview_for
+from messages.services.threading import is_system_message, preview_for
 from offices.models import (
     IvrOption,
     Membership,
@@ -735,18 +735,22 @@ class _Seeder:
         """The denormalised inbox fields, exactly as ``conversation_touch`` leaves them."""
         rng = self.rng
         last = messages[-1]
+        # System messages (the auto-acknowledgement) leave the summary alone; see ``conversation_touch``.
+        latest = next((m for m in reversed(messages) if not is_system_message(message=m)), last)
         inbound = [m.created_at for m in messages if m.direction == Direction.INBOUND]
         staff_replies = [m.created_at for m in messages if m.direction == Direction.OUTBOUND and m.sent_by_id]
         acks = [m.created_at for m in messages if m.direction == Direction.OUTBOUND and not m.sent_by_id]
         conversation.created_at = messages[0].created_at
-        conversation.last_activity_at = last.created_at
-        conversation.last_message_preview = preview_for(last)
-        conversation.last_message_channel = last.channel
+        conversation.last_activity_at = latest.created_at
+        conversation.last_message_preview = preview_for(latest)
+        conversation.last_message_channel = latest.channel
         conversation.last_inbound_at = max(inbound) if inbound else None
         conversation.first_response_at = min(staff_replies) if staff_replies else None
         conversation.auto_ack_sent_at = min(acks) if acks else None
         unread = (
-            status == ConversationStatus.OPEN and last.direction == Direction.INBOUND and rng.random() < 0.85
+            status == ConversationStatus.OPEN
+            and latest.direction == Direction.INBOUND
+            and rng.random() < 0.85
         )
         conversation.staff_read_at = (
             None if unread else last.created_at + timedelta(minutes=rng.uniform(1, 90))

@@ -113,7 +113,11 @@ def reply_send(
 
 
 def system_reply_send(*, conversation: Conversation, body: str, idempotency_key: str) -> Message:
-    """A reply the office sends automatically; same rules as a staff reply, no staff sender."""
+    """A reply the office sends automatically; same rules as a staff reply, no staff sender.
+
+    It does not change the conversation's inbox summary (preview, channel, activity time): the row keeps
+    showing what the constituent or staff last said (see ``conversation_touch``).
+    """
     return reply_send(conversation=conversation, body=body, sent_by=None, idempotency_key=idempotency_key)
 
 

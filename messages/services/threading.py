@@ -109,8 +109,22 @@ class Touch:
     staff_reply: bool = False
 
 
+def is_system_message(*, message: Message) -> bool:
+    """A text the office sends on its own (auto-acknowledgement, HELP reply): outbound, no staff sender."""
+    return message.direction == Direction.OUTBOUND and message.sent_by_id is None
+
+
 def conversation_touch(*, conversation: Conversation, message: Message) -> None:
-    """Fold a new message into its conversation's inbox summary (activity time, preview, unread)."""
+    """Fold a new message into its conversation's inbox summary (activity time, preview, unread).
+
+    The summary is what staff triage by: what the constituent or a staffer last said, and when. A system
+    message (:func:`is_system_message`) leaves the whole summary as it was, with no query: its text is the
+    office's own boilerplate, so it must not replace the constituent's words in the preview, and it is not
+    activity, so it moves neither ``last_activity_at`` (the inbox order) nor ``first_response_at``. Keeping
+    time and preview together also keeps the preview the text of the message at ``last_activity_at``.
+    """
+    if is_system_message(message=message):
+        return
     touch = Touch(
         at=message.created_at,
         preview=preview_for(message),

@@ -291,3 +291,31 @@ def test_official_is_read_only_in_the_browser(world, new_page):
     page.get_by_role("link", name="Pat Rivera").click()
     assert page.get_by_text("You have read-only access").is_visible()
     assert page.locator("form[action$='/triage/']").count() == 0
+
+
+def test_the_row_preview_shows_the_constituents_text_not_the_acknowledgement(
+    world, new_page, browser_errors, monkeypatch
+):
+    from messages.services.processing import inbound_process
+
+    monkeypatch.setattr("common.queueing.enqueue", lambda task, *args, countdown=None: task(*args) or True)
+    world.office.sms_auto_ack_text = "Thanks for contacting the office of Jordan Rivera."
+    world.office.save()
+    c = world.conversations["water"]
+    inbound = Message.objects.get(conversation=c, direction="inbound")
+    Message.objects.filter(pk=inbound.pk).update(processed_at=None)
+    assert inbound_process(message_id=inbound.pk)  # the acknowledgement is queued and sent
+    assert Message.objects.filter(conversation=c, direction="outbound", sent_by=None).count() == 1
+
+    page = new_page(world.staff)
+    page.goto("/o/alpha/")
+    assert row(page, c).locator(".preview").inner_text() == "Please support the clean water bill."
+
+    # A staff reply is what the row shows next.
+    page.goto(f"/o/alpha/conversations/{c.pk}/")
+    page.get_by_label("Reply to Pat Rivera by text").fill("We will pass that on to Jordan.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send text").click()
+    page.goto("/o/alpha/")
+    assert row(page, c).locator(".preview").inner_text() == "We will pass that on to Jordan."
+    assert browser_errors == []
