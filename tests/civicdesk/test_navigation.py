@@ -94,7 +94,7 @@ def test_each_simulator_page_is_headed_with_the_name_its_link_has(
 
 
 def test_a_superuser_in_no_office_is_told_what_the_account_is_for(office: Any) -> None:
-    root = factories.UserFactory(is_superuser=True, is_staff=True)
+    root: Any = factories.UserFactory(is_superuser=True, is_staff=True)
     client = Client()
     client.force_login(root)
 
