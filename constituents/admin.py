@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from constituents.models import ConsentEvent, Constituent
-from offices.admin import OfficeScopedAdmin
+from offices.admin import OfficeScopedAdmin, RecordAdmin
 
 
 @admin.register(Constituent)
@@ -20,13 +20,7 @@ class ConstituentAdmin(OfficeScopedAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(OfficeScopedAdmin):
+class ConsentEventAdmin(RecordAdmin, OfficeScopedAdmin):
     list_display = ["constituent", "previous", "new", "source", "keyword", "created_at"]
     list_filter = ["source", "new"]
     raw_id_fields = ["constituent"]
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # an append-only log
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False

@@ -11,7 +11,7 @@ from messages.models import (
     Tag,
     TriageQueue,
 )
-from offices.admin import OfficeScopedAdmin
+from offices.admin import OfficeScopedAdmin, RecordAdmin
 
 
 @admin.register(Tag)
@@ -52,12 +52,11 @@ class ConversationTagAdmin(OfficeScopedAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(OfficeScopedAdmin):
+class MessageAdmin(RecordAdmin, OfficeScopedAdmin):
     list_display = ["pk", "conversation", "direction", "channel", "status", "provider_sid", "created_at"]
     list_filter = ["direction", "channel", "status"]
     search_fields = ["provider_sid", "from_number", "to_number"]
     raw_id_fields = ["conversation", "sent_by"]
-    readonly_fields = ["provider_sid", "status", "error_code", "details", "processed_at", "send_attempts"]
 
 
 @admin.register(Media)
@@ -68,16 +67,13 @@ class MediaAdmin(OfficeScopedAdmin):
 
 
 @admin.register(StatusCallback)
-class StatusCallbackAdmin(OfficeScopedAdmin):
+class StatusCallbackAdmin(RecordAdmin, OfficeScopedAdmin):
     list_display = ["provider_sid", "status", "error_code", "received_at", "applied_at"]
     search_fields = ["provider_sid"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # raw evidence is kept as received
-
 
 @admin.register(ConversationEvent)
-class ConversationEventAdmin(OfficeScopedAdmin):
+class ConversationEventAdmin(RecordAdmin, OfficeScopedAdmin):
     list_display = ["conversation", "kind", "actor", "created_at"]
     list_filter = ["kind"]
     raw_id_fields = ["conversation", "actor"]

@@ -106,6 +106,7 @@ def test_beat_runs_the_wake_task_every_snooze_wake_interval():
 
 
 def test_every_beat_entry_names_a_registered_task():
+    celery_app.loader.import_default_modules()  # what a worker does at start: autodiscovers every app's tasks
     registered = set(celery_app.tasks)
     missing = {
         name: entry["task"]
