@@ -14,6 +14,7 @@ from django.db.models import Exists, Prefetch, QuerySet
 from django.db.models.fields.files import FieldFile
 
 from offices.models import (
+    ASSIGNABLE_ROLES,
     IvrMenu,
     IvrOption,
     Membership,
@@ -83,6 +84,11 @@ def membership_for(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> Memb
     if not user.is_authenticated:
         return None
     return Membership.objects.select_related("office").filter(user_id=user.pk, office__slug=slug).first()
+
+
+def is_assignable(*, office_id: int, user: AbstractBaseUser) -> bool:
+    """True if ``user`` may own conversations of the office: an admin or staff member of it (one query)."""
+    return Membership.objects.filter(office_id=office_id, user_id=user.pk, role__in=ASSIGNABLE_ROLES).exists()
 
 
 def memberships_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:

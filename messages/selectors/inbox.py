@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 
 from messages.models import CannedResponse, Conversation, ConversationStatus, Tag, TriageQueue
-from offices.models import Membership, Office, Role
+from offices.models import ASSIGNABLE_ROLES, Membership, Office
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -80,7 +80,7 @@ class InboxLookups:
     @property
     def assignable(self) -> list[Membership]:
         """Members who can own a conversation: admins and staff (officials only read)."""
-        return [m for m in self.members if m.role in (Role.ADMIN, Role.STAFF)]
+        return [m for m in self.members if m.is_assignable]
 
     def tag(self, pk: int) -> Tag | None:
         return next((t for t in self.tags if t.pk == pk), None)
@@ -217,7 +217,7 @@ def member_get(*, office: Office, user_id: int) -> AbstractBaseUser | None:
     """A user who is an admin or staff member of the office (someone a conversation can be assigned to)."""
     membership = (
         Membership.objects.select_related("user")
-        .filter(office=office, user_id=user_id, role__in=(Role.ADMIN, Role.STAFF))
+        .filter(office=office, user_id=user_id, role__in=ASSIGNABLE_ROLES)
         .first()
     )
     return membership.user if membership is not None else None

@@ -29,7 +29,14 @@ from messages.models import (
 )
 from messages.models import TriageQueue as Queue
 from messages.selectors.rail import rail_counts_invalidate
-from offices.models import Membership, Office, Role
+from messages.services.rules import (
+    AssigneeNotEligible,
+    ForeignObjectNotFound,
+    assignee_check,
+    queue_check,
+    tag_check,
+)
+from offices.models import Office
 
 # PostgreSQL binds at most 65,535 parameters per statement; ids go in chunks well below that.
 CHUNK = 5000
@@ -46,7 +53,7 @@ class BulkRejected(Exception):
         self.reason = reason
 
 
-class BulkSelectionNotFound(BulkRejected):
+class BulkSelectionNotFound(BulkRejected, ForeignObjectNotFound):
     """Some selected id is not a conversation of this office. Views answer 404, as for any foreign object."""
 
 
@@ -163,8 +170,10 @@ def _summary(verb: str, rows: list[_Row], changed: int, unchanged_note: str) -> 
 
 
 def _check_tag(office: Office, tag: Tag) -> None:
-    if tag.office_id != office.pk:
-        raise BulkSelectionNotFound("No such tag.")
+    try:
+        tag_check(office_id=office.pk, tag=tag)
+    except ForeignObjectNotFound as exc:
+        raise BulkSelectionNotFound(str(exc)) from exc
 
 
 @transaction.atomic
@@ -227,13 +236,10 @@ def bulk_untag(
 def bulk_assign(
     *, office: Office, actor: AbstractBaseUser | None, selection: Selection, assignee: AbstractBaseUser | None
 ) -> BulkResult:
-    if (
-        assignee is not None
-        and not Membership.objects.filter(
-            office=office, user_id=assignee.pk, role__in=(Role.ADMIN, Role.STAFF)
-        ).exists()
-    ):
-        raise BulkRejected("Conversations can only be assigned to admins or staff of this office.")
+    try:
+        assignee_check(office_id=office.pk, assignee=assignee)
+    except AssigneeNotEligible as exc:
+        raise BulkRejected(str(exc)) from exc
     rows = _lock(office=office, selection=selection)
     new_id = assignee.pk if assignee is not None else None
     changing = [row for row in rows if row.assignee_id != new_id]
@@ -259,8 +265,10 @@ def bulk_assign(
 def bulk_move_queue(
     *, office: Office, actor: AbstractBaseUser | None, selection: Selection, queue: Queue | None
 ) -> BulkResult:
-    if queue is not None and queue.office_id != office.pk:
-        raise BulkSelectionNotFound("No such queue.")
+    try:
+        queue_check(office_id=office.pk, queue=queue)
+    except ForeignObjectNotFound as exc:
+        raise BulkSelectionNotFound(str(exc)) from exc
     rows = _lock(office=office, selection=selection)
     new_id = queue.pk if queue is not None else None
     changing = [row for row in rows if row.queue_id != new_id]

@@ -34,8 +34,8 @@ from messages.models import (
 )
 from messages.selectors.rail import rail_counts_invalidate
 from messages.services.events import event_record
+from messages.services.rules import AssigneeNotEligible, assignee_check, queue_check, tag_check
 from messages.services.threading import conversation_touch
-from offices.models import Membership, Role
 
 MAX_NOTE_LENGTH = 4000
 
@@ -70,13 +70,10 @@ def conversation_assign(
     *, conversation: Conversation, assignee: AbstractBaseUser | None, actor: AbstractBaseUser | None
 ) -> bool:
     """Give the conversation to an admin or staff member of its office, or to nobody (``assignee=None``)."""
-    if (
-        assignee is not None
-        and not Membership.objects.filter(
-            office_id=conversation.office_id, user_id=assignee.pk, role__in=(Role.ADMIN, Role.STAFF)
-        ).exists()
-    ):
-        raise TriageRejected("Conversations can only be assigned to admins or staff of this office.")
+    try:
+        assignee_check(office_id=conversation.office_id, assignee=assignee)
+    except AssigneeNotEligible as exc:
+        raise TriageRejected(str(exc)) from exc
     locked = _locked(conversation)
     new_id = assignee.pk if assignee is not None else None
     if locked.assignee_id == new_id:
@@ -105,8 +102,7 @@ def conversation_claim(*, conversation: Conversation, actor: AbstractBaseUser) -
 
 
 def _check_tag(conversation: Conversation, tag: Tag) -> None:
-    if tag.office_id != conversation.office_id:
-        raise TriageRejected("That tag belongs to another office.")
+    tag_check(office_id=conversation.office_id, tag=tag)  # a foreign tag is "not found", as everywhere
 
 
 @transaction.atomic
@@ -144,8 +140,7 @@ def conversation_move_queue(
     *, conversation: Conversation, queue: TriageQueue | None, actor: AbstractBaseUser | None
 ) -> bool:
     """Move to another triage queue of the office, or out of every queue (``queue=None``)."""
-    if queue is not None and queue.office_id != conversation.office_id:
-        raise TriageRejected("That queue belongs to another office.")
+    queue_check(office_id=conversation.office_id, queue=queue)  # a foreign queue is "not found"
     locked = _locked(conversation)
     new_id = queue.pk if queue is not None else None
     if locked.queue_id == new_id:

@@ -31,6 +31,7 @@ from messages.services import triage
 from messages.services.canned import canned_render, merge_values
 from messages.services.presence import replying_clear, replying_mark, replying_others
 from messages.services.replies import ReplyRejected, reply_send
+from messages.services.rules import ForeignObjectNotFound
 from messages.views.forms import (
     ME,
     NOBODY,
@@ -287,6 +288,8 @@ def conversation_triage(request: OfficeRequest, pk: int) -> HttpResponse:
         flash.success(request, handler(request, conversation, lookups))
     except triage.TriageRejected as exc:
         flash.error(request, exc.reason)
+    except ForeignObjectNotFound as exc:
+        raise Http404(str(exc)) from exc  # another office's object: the answer for a missing one
     return _back(request, conversation)
 
 

@@ -16,6 +16,7 @@ from offices.models.ivr import (
     validate_greeting_audio_size,
 )
 from offices.models.office import (
+    ASSIGNABLE_ROLES,
     E164_VALIDATOR,
     MESSAGING_SERVICE_SID_VALIDATOR,
     TWILIO_ACCOUNT_SID_VALIDATOR,
@@ -32,6 +33,7 @@ from offices.models.office import (
 )
 
 __all__ = [
+    "ASSIGNABLE_ROLES",
     "AUDIO_EXTENSIONS",
     "E164_VALIDATOR",
     "MAX_DIAL_NUMBERS",

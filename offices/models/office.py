@@ -65,6 +65,10 @@ class Role(models.TextChoices):
     OFFICIAL = "official", "Elected official"  # reads; never replies or changes anything
 
 
+# Who may own (be assigned) a conversation: admins and staff. Officials only read.
+ASSIGNABLE_ROLES = (Role.ADMIN, Role.STAFF)
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="memberships")
@@ -79,6 +83,11 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.office} ({self.role})"
+
+    @property
+    def is_assignable(self) -> bool:
+        """May own a conversation of this office (see ``ASSIGNABLE_ROLES``)."""
+        return self.role in ASSIGNABLE_ROLES
 
     @property
     def can_write(self) -> bool:

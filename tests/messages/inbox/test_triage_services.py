@@ -18,6 +18,7 @@ from messages.models import (
     Message,
 )
 from messages.services import triage
+from messages.services.rules import ForeignObjectNotFound
 from tests import factories
 
 
@@ -83,13 +84,13 @@ def test_tag_and_untag_are_idempotent_and_recorded(inbox):
     assert [e.data["tag"] for e in events(c, EventKind.UNTAGGED)] == ["Health care"]
 
 
-def test_another_offices_tag_or_queue_is_refused(inbox):
+def test_another_offices_tag_or_queue_is_not_found(inbox):
     c = inbox.conversations["water"]
     foreign_tag = factories.TagFactory.create(name="Health care")
     foreign_queue = factories.QueueFactory.create(name="Casework")
-    with pytest.raises(triage.TriageRejected):
+    with pytest.raises(ForeignObjectNotFound, match="No such tag"):
         triage.conversation_tag(conversation=c, tag=foreign_tag, actor=inbox.staff)
-    with pytest.raises(triage.TriageRejected):
+    with pytest.raises(ForeignObjectNotFound, match="No such queue"):
         triage.conversation_move_queue(conversation=c, queue=foreign_queue, actor=inbox.staff)
     assert not c.tags.filter(pk=foreign_tag.pk).exists()
 
