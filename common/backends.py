@@ -13,7 +13,8 @@ def backend_load(name: str, *, aliases: Mapping[str, str]) -> Any:
     """The one instance, per process, of the backend class that ``name`` (an alias or a dotted path) names.
 
     Instances are cached by the dotted path, so a setting changed in a test picks up another instance, and
-    switching back returns the first one (a locmem backend keeps what it recorded).
+    switching back returns the first one (a locmem backend keeps what it recorded). The result is ``Any``:
+    each caller annotates the protocol its setting promises (``backend: SmsBackend = backend_load(...)``).
     """
     return _instance(aliases.get(name, name))
 

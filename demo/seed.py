@@ -3,8 +3,8 @@
 ``demo_seed`` creates, in one transaction, the office "Office of Rep. Jordan Rivera" (slug ``demo``), its two
 numbers, five users, tags, queues, ~300 constituents and ~2,000 messages in ~600 conversations spread over
 the last 60 days, and its voice hotline (an English and a Spanish IVR menu, and a call-in campaign that is
-switched off: ``demo.seed_voice``). It lives in ``civicdesk`` because it writes to every app (offices,
-constituents, messages), which no single app may import.
+switched off: ``demo.seed_voice``). It lives in the demo app, above every product app, because it writes
+to all of them (offices, constituents, messages, voice).
 
 The demo users share one published password (:data:`DEMO_PASSWORD`). That is why the seed refuses to run
 unless ``settings.DEMO_MODE`` is true: a deployment must never gain logins whose password is in the README.

@@ -17,7 +17,7 @@ view                        path                        Twilio sends it
 ==========================  ==========================  ============================================
 
 The TwiML answers (call, menu, dial, record, staff) are built from the service's step by
-``voice_twiml.render``; the callbacks answer 204. No outbound network I/O happens here:
+``voice.twiml.render``; the callbacks answer 204. No outbound network I/O happens here:
 audio downloads and transcription are queued on commit. Malformed requests get a 400 with the reason.
 """
 
