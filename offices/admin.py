@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 
 from offices.models import (
@@ -118,12 +120,83 @@ class OfficeAdmin(OfficeScopedAdmin):
         return request.user.is_superuser
 
 
+class MembershipAddForm(forms.ModelForm):
+    """An office admin adds an existing account to their office by naming it exactly.
+
+    They never browse the platform's users: the account is found by its exact username or (ignoring case)
+    its email address, or the form says no account has that name. The office choices are the offices they
+    administer (``OfficeScopedAdmin.formfield_for_foreignkey``), so another office's id is an invalid choice.
+    """
+
+    user_identifier = forms.CharField(
+        label="Username or email address",
+        max_length=254,
+        help_text="The exact username or email address of an existing account.",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["user_identifier", "office", "role"]
+
+    def clean_user_identifier(self) -> Any:
+        identifier = self.cleaned_data["user_identifier"].strip()
+        users = list(
+            get_user_model()._default_manager.filter(Q(username=identifier) | Q(email__iexact=identifier))[:3]
+        )
+        by_username = [user for user in users if user.get_username() == identifier]
+        if by_username:
+            return by_username[0]
+        if not users:
+            raise forms.ValidationError(
+                "No account has that username or email address. A platform administrator creates accounts."
+            )
+        if len(users) > 1:
+            raise forms.ValidationError("More than one account uses that email address: give the username.")
+        return users[0]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        user, office = cleaned.get("user_identifier"), cleaned.get("office")
+        if user is not None and office is not None:
+            if Membership.objects.filter(user=user, office=office).exists():
+                message = f"{user.get_username()} is already a member of this office."
+                self.add_error("user_identifier", message)
+            else:
+                self.instance.user = user
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(OfficeScopedAdmin):
+    """Superusers pick any user for any office. An office admin names an existing account exactly
+    (``MembershipAddForm``) and adds it to an office they administer; nobody swaps a membership's user."""
+
     list_display = ["user", "office", "role"]
     list_filter = ["role"]
     search_fields = ["user__username", "office__name"]
+    # The user picker searches every account on the platform; only a superuser's add form has it (the
+    # search behind it needs view permission on users, which only superusers have).
     autocomplete_fields = ["user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["user"] if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None and not request.user.is_superuser:
+            return list(MembershipAddForm.Meta.fields)
+        return super().get_fields(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = MembershipAddForm
+        form = super().get_form(request, obj, change, **kwargs)
+        office_field = form.base_fields.get("office")
+        if obj is None and isinstance(office_field, forms.ModelChoiceField) and not request.user.is_superuser:
+            offices = list(office_field.queryset or [])
+            if len(offices) == 1:  # nothing to choose: the office is the admin's own
+                office_field.initial = offices[0].pk
+                office_field.widget = forms.HiddenInput()
+        return form
 
 
 @admin.register(OfficePhoneNumber)
@@ -138,8 +211,6 @@ class TwilioAccountAdmin(OfficeScopedAdmin):
     list_display = ["account_sid", "label", "office"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        from django import forms
-
         form = super().get_form(request, obj, change, **kwargs)
         form.base_fields["auth_token"].widget = forms.PasswordInput(render_value=False)
         form.base_fields["auth_token"].required = obj is None
