@@ -1,15 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
 from messages.models import (
     CannedResponse,
     Conversation,
     ConversationEvent,
     ConversationTag,
+    CorrectionKind,
     Media,
     Message,
+    MessageCorrection,
     StatusCallback,
     Tag,
     TriageQueue,
+)
+from messages.services.corrections import (
+    MAX_REASON_LENGTH,
+    MAX_REPLACEMENT_LENGTH,
+    REDACTABLE_CHANNELS,
+    REDACTED_TEXT,
+    CorrectionRejected,
+    message_redact,
 )
 from offices.admin import OfficeScopedAdmin, RecordAdmin
 
@@ -51,12 +69,102 @@ class ConversationTagAdmin(OfficeScopedAdmin):
     raw_id_fields = ["conversation", "tag", "added_by"]
 
 
+class RedactForm(forms.Form):
+    reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown in the conversation with your name, e.g. “A social security number”.",
+    )
+    replacement = forms.CharField(
+        max_length=MAX_REPLACEMENT_LENGTH,
+        initial=REDACTED_TEXT,
+        required=False,
+        help_text="What the message says from now on.",
+    )
+
+
 @admin.register(Message)
 class MessageAdmin(RecordAdmin, OfficeScopedAdmin):
+    """Messages are records: nobody edits them here. Their text can only be redacted, through
+    ``messages.services.corrections`` (the Redact button), which records who did it, when and why."""
+
     list_display = ["pk", "conversation", "direction", "channel", "status", "provider_sid", "created_at"]
     list_filter = ["direction", "channel", "status"]
     search_fields = ["provider_sid", "from_number", "to_number"]
     raw_id_fields = ["conversation", "sent_by"]
+
+    def get_urls(self) -> list[URLPattern]:
+        redact = path(
+            "<path:object_id>/redact/",
+            self.admin_site.admin_view(self.redact_view),
+            name="civicdesk_messages_message_redact",
+        )
+        return [redact, *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        message = self._scoped_message(request, object_id)
+        extra = dict(extra_context or {})
+        if (
+            message is not None
+            and message.channel in REDACTABLE_CHANNELS
+            and message.body
+            and not message.corrections.filter(kind=CorrectionKind.REDACTION).exists()
+        ):
+            extra["redact_url"] = reverse("admin:civicdesk_messages_message_redact", args=[message.pk])
+        return super().change_view(request, object_id, form_url, extra)
+
+    def redact_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # The scoped queryset (the user's offices, or all for a superuser) decides what may be redacted.
+        message = self._scoped_message(request, object_id)
+        if message is None or not self.has_view_permission(request, message):
+            raise Http404("No such message.")
+        change_url = reverse("admin:civicdesk_messages_message_change", args=[message.pk])
+        form = RedactForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                correction = message_redact(
+                    office=message.office,
+                    message_id=message.pk,
+                    by=request.user,  # type: ignore[arg-type]  # admin_view: a logged-in staff user
+                    reason=form.cleaned_data["reason"],
+                    replacement=form.cleaned_data["replacement"],
+                )
+            except Message.DoesNotExist as exc:
+                raise Http404("No such message.") from exc
+            except CorrectionRejected as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Message {correction.message_id} redacted.")
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Redact message",
+            "opts": self.model._meta,
+            "message": message,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/civicdesk_messages/message/redact.html", context)
+
+    def _scoped_message(self, request: HttpRequest, object_id: str) -> Message | None:
+        if not str(object_id).isdigit():
+            return None
+        return self.get_queryset(request).select_related("office").filter(pk=int(object_id)).first()
+
+
+@admin.register(MessageCorrection)
+class MessageCorrectionAdmin(RecordAdmin, OfficeScopedAdmin):
+    """Who changed what a message says, when and why. The original text is kept for the office's records;
+    only superusers see it here."""
+
+    list_display = ["message", "kind", "by_username", "reason", "created_at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["message", "by"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = ["office", "message", "kind", "by", "by_username", "reason", "replacement", "created_at"]
+        return [*fields, "original_body"] if request.user.is_superuser else fields
 
 
 @admin.register(Media)

@@ -381,6 +381,7 @@ class EventKind(models.TextChoices):
     UNTAGGED = "untagged", "Untagged"
     PRIORITY = "priority", "Priority changed"
     CONSENT = "consent", "SMS consent changed"
+    REDACTED = "redacted", "Message redacted"
 
 
 class ConversationEvent(models.Model):
@@ -400,6 +401,47 @@ class ConversationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.conversation_id}"
+
+
+class CorrectionKind(models.TextChoices):
+    REDACTION = "redaction", "Redaction"
+
+
+class MessageCorrection(models.Model):
+    """A change to what a message says, made after the fact (messages.services.corrections): who, when,
+    why, what it says now, and what it said before.
+
+    ``original_body`` is kept for the office's records-retention duties and is never shown in the inbox;
+    in the admin only superusers see it. A message has at most one redaction.
+    """
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="corrections")
+    kind = models.CharField(max_length=12, choices=CorrectionKind.choices, default=CorrectionKind.REDACTION)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who, as they were named then: the record outlives the account.
+    by_username = models.CharField(max_length=150)
+    reason = models.CharField(max_length=500)
+    original_body = models.TextField()
+    replacement = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message"],
+                condition=models.Q(kind="redaction"),
+                name="message_correction_one_redaction",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=CorrectionKind.values), name="message_correction_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of message {self.message_id}"
 
 
 class CannedResponse(models.Model):

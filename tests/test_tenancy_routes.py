@@ -361,6 +361,39 @@ def test_admin_changelists_show_only_own_office(world: World) -> None:
     assert snapshot(world.b) == before
 
 
+# Admin routes that are not a model's changelist or change form, probed with B's objects by A's admin.
+ADMIN_OBJECT_ROUTES: dict[str, Callable[[World], str]] = {
+    "admin:civicdesk_messages_message_redact": lambda w: (
+        f"/admin/civicdesk_messages/message/{w.b_objects['message'].pk}/redact/"
+    ),
+}
+
+
+def test_every_custom_admin_route_is_probed() -> None:
+    """Our ModelAdmins' own URLs (get_urls) beyond add/change/delete/history need a probe above."""
+    ours = tuple(f"admin:{label}_" for label in ("offices", "constituents", "civicdesk_messages"))
+    standard = ("_add", "_change", "_delete", "_history", "_changelist")
+    custom = {
+        name
+        for route, name in iter_routes()
+        if route_is_admin(route) and name.startswith(ours) and not name.endswith(standard)
+    }
+    assert custom == set(ADMIN_OBJECT_ROUTES), "admin routes without a tenancy probe (add them above)"
+
+
+@pytest.mark.parametrize("name", sorted(ADMIN_OBJECT_ROUTES))
+def test_a_admin_gets_404_for_b_objects_through_custom_admin_routes(world: World, name: str) -> None:
+    before = snapshot(world.b)
+    client = Client()
+    client.force_login(world.admin_a)
+    url = ADMIN_OBJECT_ROUTES[name](world)
+    for method in ("get", "post"):
+        response = getattr(client, method)(url, data={"reason": f"hi {CANARY}", "replacement": "x"})
+        assert response.status_code == 404, f"{method.upper()} {url} → {response.status_code}"
+        _assert_hidden(response, url)
+    assert snapshot(world.b) == before
+
+
 def test_snapshot_detects_a_change(world: World) -> None:
     """The isolation assertions above rely on snapshot(); prove it can fail."""
     before = snapshot(world.b)
