@@ -136,6 +136,7 @@ class MessageAdmin(RecordAdmin, OfficeScopedAdmin):
             except CorrectionRejected as exc:
                 form.add_error(None, str(exc))
             else:
+                self.log_change(request, message, f"Redacted: {correction.reason}")  # the admin's history
                 self.message_user(request, f"Message {correction.message_id} redacted.")
                 return HttpResponseRedirect(change_url)
         context = {

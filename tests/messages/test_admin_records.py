@@ -102,6 +102,8 @@ def test_an_office_admin_redacts_a_message_from_its_admin_page_giving_a_reason(
     assert (correction.by_username, correction.reason) == ("staff2", "Home address")
     after = office_admin_client.get(f"/admin/civicdesk_messages/message/{message.pk}/change/")
     assert _redact_url(message) not in after.content.decode()  # done once, offered no more
+    history = office_admin_client.get(f"/admin/civicdesk_messages/message/{message.pk}/history/")
+    assert "Redacted: Home address" in history.content.decode()
 
 
 def test_a_redaction_the_service_refuses_is_shown_as_a_form_error(office_admin_client: Client, records):
