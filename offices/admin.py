@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -31,7 +32,7 @@ def admin_office_ids(request: HttpRequest) -> list[int]:
     )
 
 
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(admin.ModelAdmin[Any]):  # any model
     """A record of what happened (a message as received or sent, a consent change, a thread event): shown,
     never added, edited or deleted in the admin, by anyone. What the inbox shows must be what was said."""
 
@@ -45,7 +46,7 @@ class RecordAdmin(admin.ModelAdmin):
         return False
 
 
-class OfficeScopedAdmin(admin.ModelAdmin):
+class OfficeScopedAdmin(admin.ModelAdmin[Any]):  # any office-owned model
     """Limits list, change and choice fields to the user's offices. ``office_path`` names the office field."""
 
     office_path = "office"
@@ -89,12 +90,12 @@ class OfficeScopedAdmin(admin.ModelAdmin):
         return self.has_module_permission(request)
 
 
-class OfficeHoursInline(admin.TabularInline):
+class OfficeHoursInline(admin.TabularInline[OfficeHours, Office]):
     model = OfficeHours
     extra = 0
 
 
-class OfficeHolidayInline(admin.TabularInline):
+class OfficeHolidayInline(admin.TabularInline[OfficeHoliday, Office]):
     model = OfficeHoliday
     extra = 0
 
@@ -138,8 +139,6 @@ class TwilioAccountAdmin(OfficeScopedAdmin):
     list_display = ["account_sid", "label", "office"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        from django import forms
-
         form = super().get_form(request, obj, change, **kwargs)
         form.base_fields["auth_token"].widget = forms.PasswordInput(render_value=False)
         form.base_fields["auth_token"].required = obj is None
