@@ -376,7 +376,7 @@ def _ensure_database(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    name = url.rsplit("/", 1)[1].split("?")[0]
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()

@@ -179,7 +179,7 @@ def loadgen_main(spec_path: Path) -> None:
 
 
 def poller_main(
-    office_id: int, out: Path, stop_file: Path, poll_ms: int, slack: float, max_seconds: float
+    *, office_id: int, out: Path, stop_file: Path, poll_ms: int, slack: float, max_seconds: float
 ) -> None:
     """Read the inbox selector every ``poll_ms`` and record when each ``e2e:<seq>`` preview is first seen.
 
@@ -392,7 +392,8 @@ def run_load(stack: Stack, spec: dict[str, Any], extra_roots: dict[str, int] | N
         check=True,
         timeout=spec["seconds"] + spec["timeout"] + 120,
     )
-    return json.loads(Path(spec["out"]).read_text())
+    result: dict[str, Any] = json.loads(Path(spec["out"]).read_text())
+    return result
 
 
 def make_spec(stack: Stack, *, target: str, rate: float, seconds: float, **overrides: Any) -> dict[str, Any]:
@@ -947,7 +948,14 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(summarize(data))
         return 0
     if args.command == "poller":
-        poller_main(args.office_id, args.out, args.stop_file, args.poll_ms, args.slack, args.max_seconds)
+        poller_main(
+            office_id=args.office_id,
+            out=args.out,
+            stop_file=args.stop_file,
+            poll_ms=args.poll_ms,
+            slack=args.slack,
+            max_seconds=args.max_seconds,
+        )
         return 0
     return run_main(args)
 

@@ -151,7 +151,7 @@ class _Flow:
     """One simulated call, as Twilio drives it."""
 
     def __init__(
-        self, pool: HttpPool, base: str, result: LoadResult, index: int, run_id: str, bare: str | None
+        self, pool: HttpPool, base: str, result: LoadResult, *, index: int, run_id: str, bare: str | None
     ) -> None:
         self.pool, self.base, self.result, self.bare = pool, base, result, bare
         hex_id = f"{run_id}{index:024x}"
@@ -254,7 +254,7 @@ async def generate(args: argparse.Namespace) -> LoadResult:
         deadline = start + args.duration + 60
 
         async def one(index: int) -> None:
-            await _Flow(pool, args.base_url, result, index, args.run_id, bare).run()
+            await _Flow(pool, args.base_url, result, index=index, run_id=args.run_id, bare=bare).run()
             result.last_end = time.perf_counter()
 
         for index in range(total):

@@ -6,6 +6,8 @@ tests' or another benchmark's data. ``ROOT_URLCONF`` adds the bare baseline view
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from civicdesk.env import env_int, env_str
 from civicdesk.settings.base import *  # noqa: F403
 from civicdesk.settings.base import database_settings, redis_settings
@@ -33,7 +35,7 @@ _redis = redis_settings(REDIS_URL, key_prefix="civicdesk-bench-voice")
 CACHES = _redis["CACHES"]
 CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "civicdesk-bench-voice")
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", "/tmp/civicdesk-bench-voice-media"))  # noqa: F405, S108
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", "/tmp/civicdesk-bench-voice-media"))  # noqa: S108
 
 # Warnings and errors only: a log line per request would be part of what we measure.
 LOGGING = {

@@ -38,6 +38,7 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,16 @@ STOP_TIMEOUT_SECONDS = 15.0
 
 DESCRIPTION = "civicdesk's development stack: embedded PostgreSQL and Redis, and the demo."
 PROG = "civicdesk"  # the prefix of every line the runner prints itself
+# A unix socket path may be 108 bytes on Linux (less on other systems); below this one fits everywhere.
+SOCKET_PATH_MAX_BYTES = 100
+MAX_PORT = 65535
+# postmaster.pid's fifth line (index 4) is the directory of PostgreSQL's unix socket.
+_PID_FILE_SOCKET_DIR_LINE = 4
 
 
 def _unix_socket_path(preferred: Path) -> Path:
     """``preferred``, unless it is longer than a unix socket path may be (108 bytes on Linux)."""
-    if len(os.fsencode(preferred)) < 100:
+    if len(os.fsencode(preferred)) < SOCKET_PATH_MAX_BYTES:
         return preferred
     digest = hashlib.sha256(os.fsencode(DATA_DIR)).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"civicdesk-{digest}" / preferred.name
@@ -150,7 +156,8 @@ def _postgres_socket_dir() -> str | None:
         lines = (PG_DIR / "postmaster.pid").read_text().splitlines()
     except OSError:
         return None
-    return lines[4].strip() if len(lines) > 4 and lines[4].strip() else None
+    line = _PID_FILE_SOCKET_DIR_LINE
+    return lines[line].strip() if len(lines) > line and lines[line].strip() else None
 
 
 def ensure_postgres() -> str:
@@ -158,10 +165,10 @@ def ensure_postgres() -> str:
     with warnings.catch_warnings():
         # platformdirs warns at pgserver's import when XDG_RUNTIME_DIR is unset (CI, root shells): harmless.
         warnings.simplefilter("ignore")
-        import pgserver  # imported lazily: production never needs it
+        from pgserver.postgres_server import get_server  # imported lazily: production never needs it
 
     PG_DIR.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(PG_DIR, cleanup_mode=None)
+    server = get_server(PG_DIR, cleanup_mode=None)
     socket_dir = server.get_postmaster_info().socket_dir
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - a constant
     if "(1 row)" not in exists:
@@ -317,7 +324,7 @@ def redis_url_with_db(url: str, db: int) -> str:
         return url.split("?", 1)[0] + f"?db={db}"
     base = url.rstrip("/")
     head, _, tail = base.rpartition("/")
-    if tail.isdigit() and head.count("/") >= 2:
+    if tail.isdigit() and head.count("/") > 1:  # a path after scheme://host, not the host itself
         base = head
     return f"{base}/{db}"
 
@@ -399,8 +406,7 @@ def release_engines(engines: Engines) -> list[str]:
             leases[heir] = sorted(set(leases[heir]) | set(mine))
             mine = []
         _save_leases(leases)
-        stopped = [name for name in mine if ENGINES[name][1](STOP_TIMEOUT_SECONDS)]
-    return stopped
+        return [name for name in mine if ENGINES[name][1](STOP_TIMEOUT_SECONDS)]
 
 
 # --- the demo's children ---------------------------------------------------------------------------
@@ -541,7 +547,7 @@ def _parse_port(raw: str) -> int | None:
         port = int(raw)
     except ValueError:
         return None
-    return port if 0 < port < 65536 else None
+    return port if 0 < port <= MAX_PORT else None
 
 
 def _read_state() -> dict[str, Any] | None:
@@ -566,7 +572,7 @@ def _write_state(state: dict[str, Any]) -> None:
 def _healthz(url: str) -> tuple[bool, str]:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - our own loopback URL
-            return response.status == 200, f"HTTP {response.status}"
+            return response.status == HTTPStatus.OK, f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         body = exc.read(400).decode(errors="replace").strip()
         return False, f"HTTP {exc.code}: {body}"

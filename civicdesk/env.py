@@ -5,6 +5,7 @@ Kept free of Django imports so settings modules and the dev-stack runner can bot
 
 from __future__ import annotations
 
+import math
 import os
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -56,7 +57,7 @@ def env_float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError as exc:
         raise ImproperlyConfiguredEnv(f"{name} must be a number, got {raw!r}") from exc
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ImproperlyConfiguredEnv(f"{name} must be a finite number, got {raw!r}")
     return value
 

@@ -47,10 +47,11 @@ class LazyMessageMiddleware(MessageMiddleware):
     """
 
     def process_request(self, request: HttpRequest) -> None:
-        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+        storage = SimpleLazyObject(lambda: default_storage(request))
+        request._messages = storage  # type: ignore[attr-defined]  # the messages framework's own attribute
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         stored = getattr(request, "_messages", None)
-        if isinstance(stored, SimpleLazyObject) and stored._wrapped is empty:  # type: ignore[attr-defined]
+        if isinstance(stored, SimpleLazyObject) and stored._wrapped is empty:  # type: ignore[attr-defined]  # private
             return response
         return super().process_response(request, response)

@@ -12,7 +12,7 @@ from offices.selectors import memberships_for_user
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send a member of one office straight to it; let a member of several choose."""
-    memberships = list(memberships_for_user(user=request.user))  # type: ignore[arg-type]
+    memberships = list(memberships_for_user(user=request.user))  # type: ignore[arg-type]  # login_required
     if len(memberships) == 1:
         return redirect("messages:inbox", office_slug=memberships[0].office.slug)
     return render(request, "civicdesk/home.html", {"memberships": memberships})

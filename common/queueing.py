@@ -20,7 +20,7 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task: Task, *args: Any, countdown: float | None = None) -> bool:
+def enqueue(task: Task[..., Any], *args: Any, countdown: float | None = None) -> bool:
     """Publish now. Returns False (and logs) if the broker is unreachable."""
     try:
         options: dict[str, Any] = {"retry": False}
@@ -33,12 +33,12 @@ def enqueue(task: Task, *args: Any, countdown: float | None = None) -> bool:
     return True
 
 
-def enqueue_on_commit(task: Task, *args: Any, countdown: float | None = None) -> None:
+def enqueue_on_commit(task: Task[..., Any], *args: Any, countdown: float | None = None) -> None:
     """Publish after the current transaction commits (immediately if there is none)."""
     transaction.on_commit(lambda: enqueue(task, *args, countdown=countdown))
 
 
-def nudge(key: str, task: Task, *, seconds: int, memo_seconds: float = 0.0) -> bool:
+def nudge(key: str, task: Task[..., Any], *, seconds: int, memo_seconds: float = 0.0) -> bool:
     """Publish ``task`` unless a nudge under ``key`` is still pending: one publish per burst of work.
 
     For work whose durable record is a database row and whose task drains everything pending: the caller

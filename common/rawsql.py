@@ -124,7 +124,7 @@ def _plain_columns(model: type[Model]) -> dict[str, tuple[type, ...]]:
     """attname -> the Python types whose values the column takes unprepared."""
     plain: dict[str, tuple[type, ...]] = {}
     for name, f in _fields_by_attname(model).items():
-        target = f.target_field if f.is_relation else f  # type: ignore[attr-defined]
+        target = f.target_field if f.is_relation else f  # type: ignore[attr-defined]  # a relation has one
         kind = target.get_internal_type()
         if f.is_relation and kind in ("AutoField", "BigAutoField"):
             plain[name] = (int,)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import requests
 from django.urls import reverse
 
-from demo.sms import PLACEHOLDER_ACCOUNT_SID, SimulatorError
+from demo.sms import PLACEHOLDER_ACCOUNT_SID, SUCCESS_STATUSES, SimulatorError
 from messages.twilio.signatures import SIGNATURE_HEADER, sign
 
 API_VERSION = "2010-04-01"
@@ -31,6 +31,8 @@ TIMEOUT_SECONDS = 10
 MAX_VERBS = 40
 SILENCE = ""
 ANONYMOUS = "Anonymous"
+# Twilio transcribes recordings of 2 to 120 seconds; it sends no transcription for others.
+TRANSCRIBED_SECONDS = range(2, 121)
 
 #: ``post(path, params) -> (status code, response body)``; ``path`` is absolute (``/webhooks/...?...``).
 Transport = Callable[[str, Sequence[tuple[str, str]]], tuple[int, str]]
@@ -77,7 +79,7 @@ class CallTrace:
 
     @property
     def ok(self) -> bool:
-        return all(200 <= exchange.status < 300 for exchange in self.exchanges)
+        return all(exchange.status in SUCCESS_STATUSES for exchange in self.exchanges)
 
 
 class _Call:
@@ -108,7 +110,7 @@ class _Call:
         began = time.monotonic()
         status, body = self.post_raw(path, params)
         self.trace.exchanges.append(Exchange(path, status, time.monotonic() - began, twiml))
-        if not 200 <= status < 300:
+        if status not in SUCCESS_STATUSES:
             self.trace.ended_by = "error"
             return None
         return body
@@ -212,7 +214,7 @@ class _Call:
         if callback:
             self.post(callback, recording, twiml=False)
         transcribe_callback = verb.get("transcribeCallback", "")
-        if verb.get("transcribe") == "true" and transcribe_callback and 2 <= seconds <= 120:
+        if verb.get("transcribe") == "true" and transcribe_callback and seconds in TRANSCRIBED_SECONDS:
             transcription_sid = new_sid("TR")
             self.trace.transcription_sids.append(transcription_sid)
             transcription = [

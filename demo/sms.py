@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import phonenumbers
 import requests
@@ -27,6 +28,7 @@ API_VERSION = "2010-04-01"
 # Used when the deployment has no TWILIO_ACCOUNT_SID (the offline demo). The webhook only needs an AC SID
 # of the right shape; the signature, made with the auth token, is what authenticates the request.
 PLACEHOLDER_ACCOUNT_SID = "AC" + "0" * 32
+SUCCESS_STATUSES = range(HTTPStatus.OK, HTTPStatus.MULTIPLE_CHOICES)  # 2xx
 # Every North American area code reserves 555-0100..555-0199 for fiction. These area codes are not used by
 # the demo seed (demo.seed.AREA_CODES), so a simulated text comes from a new constituent.
 FICTIONAL_AREA_CODES = ("209", "559", "805", "916")
@@ -47,7 +49,7 @@ class SimulatedResult:
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status_code < 300
+        return self.status_code in SUCCESS_STATUSES
 
 
 def fictional_number() -> str:

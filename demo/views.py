@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from django import forms
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from demo.calls import ANONYMOUS, CallScript, http_transport, run_call
 from demo.sms import (
     PLACEHOLDER_ACCOUNT_SID,
+    SUCCESS_STATUSES,
     SimulatorError,
     fictional_number,
     parse_e164,
@@ -121,7 +123,7 @@ def sms_simulator(request: OfficeRequest) -> HttpResponse:
 
 
 def _explain(status_code: int) -> str:
-    if status_code == 403:
+    if status_code == HTTPStatus.FORBIDDEN:
         return (
             "the signature was rejected. The server validates against PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN; "
             "set PUBLIC_BASE_URL to the address this page is served from."
@@ -158,7 +160,8 @@ class SimulatedCallForm(forms.Form):
 
     def __init__(self, *args: Any, numbers: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_number"].choices = [(number, number) for number in numbers]  # type: ignore[attr-defined]
+        choices = [(number, number) for number in numbers]
+        self.fields["to_number"].choices = choices  # type: ignore[attr-defined]  # a ChoiceField
 
     def clean_from_number(self) -> str:
         value: str = self.cleaned_data["from_number"].strip()
@@ -209,7 +212,7 @@ def call_simulator(request: OfficeRequest) -> HttpResponse:
                         f"Simulated call {trace.call_sid} finished ({len(trace.exchanges)} webhooks).",
                     )
                 else:
-                    failed = next(e for e in trace.exchanges if not 200 <= e.status < 300)
+                    failed = next(e for e in trace.exchanges if e.status not in SUCCESS_STATUSES)
                     flash.error(
                         request,
                         f"The webhook {failed.path} answered HTTP {failed.status}; see the server log.",

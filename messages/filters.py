@@ -57,7 +57,7 @@ FILTER_PARAMS = (
 )
 
 
-class ConversationFilter(django_filters.FilterSet):
+class ConversationFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     status = django_filters.ChoiceFilter(
         label="Status", choices=STATUS_CHOICES, method="filter_status", empty_label=None
     )

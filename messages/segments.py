@@ -53,11 +53,14 @@ def is_gsm7(body: str) -> bool:
     return all(ch in GSM7_BASIC_CHARS or ch in GSM7_EXTENSION_CHARS for ch in body)
 
 
+_LAST_BMP_CODE_POINT = 0xFFFF  # beyond it, a character takes two UCS-2 code units (a surrogate pair)
+
+
 def _unit_costs(body: str, encoding: Encoding) -> list[int]:
     """Code units per Python character; a character is never split between two segments."""
     if encoding == "GSM-7":
         return [2 if ch in GSM7_EXTENSION_CHARS else 1 for ch in body]
-    return [2 if ord(ch) > 0xFFFF else 1 for ch in body]
+    return [2 if ord(ch) > _LAST_BMP_CODE_POINT else 1 for ch in body]
 
 
 def segment_info(body: str) -> SegmentInfo:

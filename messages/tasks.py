@@ -31,7 +31,7 @@ def inbound_drain() -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_DELIVERY_RETRIES)
-def message_deliver(self: Task, message_id: int) -> None:
+def message_deliver(self: Task[..., None], message_id: int) -> None:
     try:
         delivery.message_deliver(message_id=message_id)
     except RetryableSendError as exc:
@@ -47,7 +47,7 @@ def message_reconcile(message_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
-def media_download(self: Task, media_id: int) -> None:
+def media_download(self: Task[..., None], media_id: int) -> None:
     try:
         media_download_service(media_id=media_id)
     except MediaRetry as exc:

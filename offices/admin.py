@@ -33,7 +33,7 @@ def admin_office_ids(request: HttpRequest) -> list[int]:
     )
 
 
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(admin.ModelAdmin[Any]):  # any model
     """A record of what happened (a message as received or sent, a consent change, a thread event): shown,
     never added, edited or deleted in the admin, by anyone. What the inbox shows must be what was said."""
 
@@ -47,7 +47,7 @@ class RecordAdmin(admin.ModelAdmin):
         return False
 
 
-class OfficeScopedAdmin(admin.ModelAdmin):
+class OfficeScopedAdmin(admin.ModelAdmin[Any]):  # any office-owned model
     """Limits list, change and choice fields to the user's offices. ``office_path`` names the office field."""
 
     office_path = "office"
@@ -91,12 +91,12 @@ class OfficeScopedAdmin(admin.ModelAdmin):
         return self.has_module_permission(request)
 
 
-class OfficeHoursInline(admin.TabularInline):
+class OfficeHoursInline(admin.TabularInline[OfficeHours, Office]):
     model = OfficeHours
     extra = 0
 
 
-class OfficeHolidayInline(admin.TabularInline):
+class OfficeHolidayInline(admin.TabularInline[OfficeHoliday, Office]):
     model = OfficeHoliday
     extra = 0
 

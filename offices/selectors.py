@@ -23,6 +23,7 @@ from offices.models import (
     OfficeHoliday,
     OfficeHours,
     OfficePhoneNumber,
+    TwilioAccount,
 )
 
 
@@ -42,6 +43,7 @@ class NumberRoute:
 
 _route_cache: dict[str, tuple[float, NumberRoute | None]] = {}
 _route_lock = threading.Lock()
+_ROUTE_CACHE_MAX_ENTRIES = 10_000  # bounded: unknown numbers are attacker-chosen
 
 
 def office_number_route_for(*, e164: str) -> NumberRoute | None:
@@ -67,7 +69,7 @@ def office_number_route_for(*, e164: str) -> NumberRoute | None:
     )
     if ttl > 0:
         with _route_lock:
-            if len(_route_cache) > 10_000:  # bounded: unknown numbers are attacker-chosen
+            if len(_route_cache) > _ROUTE_CACHE_MAX_ENTRIES:
                 _route_cache.clear()
             _route_cache[e164] = (now + ttl, route)
     return route
@@ -121,8 +123,6 @@ def twilio_subaccount_for(*, account_sid: str) -> TwilioSubaccount | None:
     """The office (sub)account ``account_sid``, for webhook signature validation; None if not configured."""
     if not account_sid:
         return None
-    from offices.models import TwilioAccount
-
     row = TwilioAccount.objects.filter(account_sid=account_sid).values_list("auth_token", "office_id").first()
     return TwilioSubaccount(auth_token=row[0], office_id=row[1]) if row else None
 

@@ -106,7 +106,8 @@ def snapshot(office: Any) -> str:
         if "office" in names:
             rows.extend(model._default_manager.filter(office=office).order_by("pk"))
     rows.append(type(office)._default_manager.get(pk=office.pk))
-    return serializers.serialize("json", rows)
+    dump: str = serializers.serialize("json", rows)
+    return dump
 
 
 # --- The matrix ---------------------------------------------------------------------------------------------
@@ -343,7 +344,7 @@ def test_admin_changelists_show_only_own_office(world: World) -> None:
     client = Client()
     client.force_login(world.admin_a)
     before = snapshot(world.b)
-    for model, _model_admin in django_admin.site._registry.items():
+    for model in django_admin.site._registry:
         meta = model._meta
         changelist = f"/admin/{meta.app_label}/{meta.model_name}/"
         response = client.get(changelist)

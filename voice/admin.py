@@ -26,7 +26,7 @@ from voice.services.flow import menu_preview
 from voice.twiml import render_pretty
 
 
-class IvrOptionFormSet(forms.BaseInlineFormSet):
+class IvrOptionFormSet(forms.BaseInlineFormSet[IvrOption, IvrMenu, forms.ModelForm[IvrOption]]):
     """Checks what one option cannot check alone: topics and queues name this office's tags and queues."""
 
     def clean(self) -> None:
@@ -52,7 +52,7 @@ class IvrOptionFormSet(forms.BaseInlineFormSet):
                 form.add_error("action", "Add staff numbers to the menu before offering “talk to staff”.")
 
 
-class IvrOptionInline(admin.TabularInline):
+class IvrOptionInline(admin.TabularInline[IvrOption, IvrMenu]):
     model = IvrOption
     formset = IvrOptionFormSet
     fk_name = "menu"
@@ -124,7 +124,7 @@ class IvrMenuAdmin(OfficeScopedAdmin):
         )
 
 
-class CallInCampaignForm(forms.ModelForm):
+class CallInCampaignForm(forms.ModelForm[CallInCampaign]):
     class Meta:
         model = CallInCampaign
         fields = ["office", "title", "tag", "prompt_text", "thanks_text", "is_active"]
@@ -177,7 +177,7 @@ class CallInTallyAdmin(OfficeScopedAdmin):
 
 
 @admin.register(ParkedVoiceCallback)
-class ParkedVoiceCallbackAdmin(admin.ModelAdmin):
+class ParkedVoiceCallbackAdmin(admin.ModelAdmin[ParkedVoiceCallback]):
     """Superusers only: a parked callback has no office until its call is stored."""
 
     list_display = ["call_sid", "kind", "received_at", "applied_at"]

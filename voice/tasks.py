@@ -18,7 +18,7 @@ MAX_VOICEMAIL_DOWNLOAD_RETRIES = 6
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_VOICEMAIL_DOWNLOAD_RETRIES)
-def voicemail_audio_download(self: Task, message_id: int) -> None:
+def voicemail_audio_download(self: Task[..., None], message_id: int) -> None:
     try:
         voice_services.voicemail_audio_download(message_id=message_id)
     except voice_services.VoicemailRetry as exc:
@@ -27,7 +27,7 @@ def voicemail_audio_download(self: Task, message_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
-def voicemail_transcribe(self: Task, message_id: int) -> None:
+def voicemail_transcribe(self: Task[..., None], message_id: int) -> None:
     try:
         voice_services.voicemail_transcribe(message_id=message_id)
     except TranscriptionRetry as exc:
@@ -35,7 +35,7 @@ def voicemail_transcribe(self: Task, message_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_DELIVERY_RETRIES)
-def voicemail_recording_delete(self: Task, message_id: int) -> None:
+def voicemail_recording_delete(self: Task[..., None], message_id: int) -> None:
     try:
         voice_services.voicemail_recording_delete(message_id=message_id)
     except RetryableSendError as exc:

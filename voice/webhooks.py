@@ -35,6 +35,7 @@ from django.http import (
 )
 from django.http.response import HttpResponseBase
 
+from common.ids import MAX_ID_DIGITS
 from messages.twilio.errors import PayloadError
 from messages.twilio.payloads import (
     CALL_SID_PREFIXES,
@@ -80,9 +81,12 @@ def _context(request: HttpRequest) -> InboundCall | None:
         return None
 
 
+_MAX_INT_DIGITS = 6  # the counters read from our callback URLs are small; a longer one is not ours
+
+
 def _int(request: HttpRequest, name: str, *, default: int, low: int, high: int) -> int:
     value = request.GET.get(name, "")
-    return min(max(int(value), low), high) if value.isdigit() and len(value) <= 6 else default
+    return min(max(int(value), low), high) if value.isdigit() and len(value) <= _MAX_INT_DIGITS else default
 
 
 def _query(request: HttpRequest) -> dict[str, str]:
@@ -124,7 +128,7 @@ def dial_completed(request: HttpRequest) -> HttpResponse:
     result = voice.dial_result_apply(
         dial=dial,
         context=_context(request),
-        menu_id=int(menu) if menu.isdigit() and len(menu) <= 18 else None,
+        menu_id=int(menu) if menu.isdigit() and len(menu) <= MAX_ID_DIGITS else None,
         step=_int(request, "step", default=1, low=1, high=MAX_STEP),
     )
     return _twiml(result.step)

@@ -7,8 +7,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
+import django_stubs_ext
 
 from civicdesk.env import env_bool, env_float, env_int, env_list, env_str
+
+# Django's generic classes (ModelAdmin, ModelForm, inlines and formsets) become subscriptable at runtime,
+# so the code can name their model as the type stubs do: `admin.ModelAdmin[Office]`.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 

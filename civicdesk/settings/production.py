@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from civicdesk.env import env_bool, env_int, env_list, env_required, env_str
 
 from .base import *  # noqa: F403
@@ -35,4 +37,4 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", "/var/lib/civicdesk/media"))  # noqa: F405
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", "/var/lib/civicdesk/media"))

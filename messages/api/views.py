@@ -9,13 +9,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth.models import AbstractBaseUser
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from constituents.models import Constituent
 from messages.filters import ConversationFilter
+from messages.models import Tag, TriageQueue
 from messages.selectors.inbox import clamp_page_size, inbox_conversations, inbox_lookups, inbox_page
 from offices.selectors import membership_for
 
@@ -37,19 +40,20 @@ class ConversationListApi(OfficeMemberApi):
     until, q), plus ``size`` (1 to 200) and ``after`` (the ``next_cursor`` of the previous page).
     """
 
-    class OutputSerializer(serializers.Serializer):
-        class ConstituentSerializer(serializers.Serializer):
+    # Any, not Conversation: it serializes a page (many=True), which the stubs type as one instance.
+    class OutputSerializer(serializers.Serializer[Any]):
+        class ConstituentSerializer(serializers.Serializer[Constituent]):
             id = serializers.IntegerField()
             name = serializers.CharField(source="full_name")
             phone = serializers.CharField()
             in_district = serializers.BooleanField(allow_null=True)
             is_opted_out = serializers.BooleanField()
 
-        class NamedSerializer(serializers.Serializer):
+        class NamedSerializer(serializers.Serializer[Tag | TriageQueue]):
             id = serializers.IntegerField()
             name = serializers.CharField()
 
-        class UserSerializer(serializers.Serializer):
+        class UserSerializer(serializers.Serializer[AbstractBaseUser]):
             id = serializers.IntegerField()
             username = serializers.CharField()
 

@@ -142,7 +142,7 @@ def inbox_conversations(*, office: Office) -> QuerySet[Conversation]:
 
 def clamp_page_size(raw: str | int | None) -> int:
     try:
-        size = int(raw) if raw not in (None, "") else PAGE_SIZE  # type: ignore[arg-type]
+        size = int(raw) if raw is not None and raw != "" else PAGE_SIZE
     except (TypeError, ValueError):
         return PAGE_SIZE
     return max(1, min(MAX_PAGE_SIZE, size))

@@ -50,7 +50,9 @@ class TimelineItem:
 
     @property
     def dom_id(self) -> str:
-        return f"item-m{self.message.pk}" if self.message is not None else f"item-e{self.event.pk}"  # type: ignore[union-attr]
+        if self.message is not None:
+            return f"item-m{self.message.pk}"
+        return f"item-e{self.event.pk}"  # type: ignore[union-attr]  # an item without a message has an event
 
 
 def _merge(messages: list[Message], events: list[ConversationEvent]) -> list[TimelineItem]:

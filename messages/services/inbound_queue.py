@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from common.queueing import nudge, nudge_clear
+from messages.services.processing import inbound_process_pending
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def inbound_drain(*, batch_size: int = 200, budget_seconds: float = 5.0, pause_s
     (common.queueing.nudge). The drain that clears the key such a webhook saw starts after the webhook
     saw it, so that final pass begins after the webhook's commit and reads its text.
     """
-    from messages.services.processing import inbound_process_pending
-
     nudge_clear(NUDGE_KEY)
     started = time.monotonic()
     settled = started + settings.INBOUND_NUDGE_MEMO_SECONDS

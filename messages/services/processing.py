@@ -69,7 +69,7 @@ def inbound_process(*, message_id: int) -> bool:
         Media.objects.filter(message=message, status=MediaStatus.PENDING).values_list("pk", flat=True)
     )
     if pending_media:
-        from messages import tasks
+        from messages import tasks  # tasks import services; keep the import graph one-way at load time
 
         for media_id in pending_media:
             enqueue_on_commit(tasks.media_download, media_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from common.queueing import enqueue_on_commit
@@ -106,7 +107,7 @@ def reply_send(
         return winner
     conversation_touch(conversation=conversation, message=message)
 
-    from messages import tasks
+    from messages import tasks  # tasks import services; keep the import graph one-way at load time
 
     enqueue_on_commit(tasks.message_deliver, message.pk)
     return message
@@ -123,7 +124,5 @@ def system_reply_send(*, conversation: Conversation, body: str, idempotency_key:
 
 def status_callback_url() -> str | None:
     """Where Twilio posts delivery status for our sends; None when no public URL is configured."""
-    from django.urls import reverse
-
     base = settings.PUBLIC_BASE_URL
     return f"{base}{reverse('twilio:sms-status')}" if base else None

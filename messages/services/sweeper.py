@@ -31,7 +31,7 @@ class SweepReport:
 
 def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) -> SweepReport:
     """Re-enqueue unfinished work older than ``stale_after`` (default SWEEPER_STALE_AFTER_SECONDS)."""
-    from messages import tasks
+    from messages import tasks  # tasks import services; keep the import graph one-way at load time
 
     now = now or timezone.now()
     cutoff = now - (

@@ -87,11 +87,14 @@ def highlight_phone(phone: object, digits: str | None) -> SafeString:
 @register.filter
 def duration(seconds: object) -> str:
     try:
-        total = int(seconds)  # type: ignore[call-overload]
+        total = int(seconds)  # type: ignore[call-overload]  # whatever a template passes; bad values raise
     except (TypeError, ValueError):
         return ""
     minutes, secs = divmod(total, 60)
     return f"{minutes}:{secs:02d}"
+
+
+_MINUTE, _HOUR, _DAY, _WEEK = 60, 3600, 86400, 7 * 86400  # in seconds
 
 
 @register.filter
@@ -100,16 +103,16 @@ def age(moment: object) -> str:
     if not isinstance(moment, datetime):
         return ""
     seconds = max(0, int((timezone.now() - moment).total_seconds()))
-    if seconds < 60:
+    if seconds < _MINUTE:
         return "now"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h"
-    if seconds < 7 * 86400:
-        return f"{seconds // 86400}d"
-    if seconds < 9 * 7 * 86400:
-        return f"{seconds // (7 * 86400)}w"
+    if seconds < _HOUR:
+        return f"{seconds // _MINUTE}m"
+    if seconds < _DAY:
+        return f"{seconds // _HOUR}h"
+    if seconds < _WEEK:
+        return f"{seconds // _DAY}d"
+    if seconds < 9 * _WEEK:
+        return f"{seconds // _WEEK}w"
     return f"{timezone.localtime(moment):%d %b %Y}"
 
 

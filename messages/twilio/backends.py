@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import requests
@@ -453,7 +454,7 @@ def _advance(stored: _Stored, status: str, error_code: int | None) -> None:
     except requests.RequestException as exc:
         logger.warning("SMS simulator could not post %s callback for %s: %s", status, stored.sid, exc)
         return
-    if response.status_code >= 300:
+    if response.status_code >= HTTPStatus.MULTIPLE_CHOICES:
         logger.warning(
             "SMS simulator %s callback for %s got HTTP %s", status, stored.sid, response.status_code
         )

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -111,7 +112,7 @@ def rewrite_api_url(url: str, base_url: str) -> str:
     return url
 
 
-class RewritingHttpClient(TwilioHttpClient):
+class RewritingHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no type information
     """The SDK's own HTTP client, plus origin rewriting and a ``(connect, read)`` timeout.
 
     Pattern from the SDK docs on custom clients
@@ -179,6 +180,9 @@ def build_client(account_sid: str, auth_token: str) -> Client:
 # --- error mapping ---------------------------------------------------------------------------------
 
 
+_FIRST_TWILIO_CODE = 10000  # Twilio's own error codes have five digits; smaller ones are HTTP statuses
+
+
 def _twilio_code(exc: TwilioRestException | TwilioServiceException) -> int | None:
     # The SDK puts the HTTP status in `code` when the error body had no Twilio code; real Twilio codes
     # have five digits (https://www.twilio.com/docs/api/errors).
@@ -186,17 +190,21 @@ def _twilio_code(exc: TwilioRestException | TwilioServiceException) -> int | Non
         code = int(exc.code) if exc.code is not None else None
     except (TypeError, ValueError):
         return None
-    return code if code is not None and code >= 10000 else None
+    return code if code is not None and code >= _FIRST_TWILIO_CODE else None
 
 
 def _error_from_rest(exc: TwilioRestException | TwilioServiceException, *, is_create: bool) -> SendError:
     status = int(exc.status)
     code = _twilio_code(exc)
     detail = (exc.detail or exc.title) if isinstance(exc, TwilioServiceException) else exc.msg
-    if status == 429 or status >= 500 or code in RETRYABLE_ERROR_CODES:
+    if (
+        status == HTTPStatus.TOO_MANY_REQUESTS
+        or status >= HTTPStatus.INTERNAL_SERVER_ERROR
+        or code in RETRYABLE_ERROR_CODES
+    ):
         default = f"Twilio is temporarily unavailable (HTTP {status}); it will be retried."
         return RetryableSendError(reason_for_code(code, default), code=code, http_status=status)
-    if 400 <= status < 500:
+    if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
         suffix = f" (error {code})" if code else ""
         default = f"Twilio refused the request{suffix}: {detail}"
         return PermanentSendError(reason_for_code(code, default), code=code, http_status=status)
@@ -379,7 +387,7 @@ def delete_recording(*, account_sid: str, auth_token: str, recording_sid: str) -
     try:
         return bool(client.recordings(recording_sid).delete())
     except (TwilioRestException, TwilioServiceException) as exc:
-        if int(exc.status) == 404:
+        if int(exc.status) == HTTPStatus.NOT_FOUND:
             return False
         raise _error_from_rest(exc, is_create=False) from exc
     except requests.RequestException as exc:

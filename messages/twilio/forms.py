@@ -66,5 +66,5 @@ def parse_form_body(request: HttpRequest) -> None:
         or (request.encoding is not None and request.encoding.lower() != "utf-8")
     ):
         return
-    request._post = FormData(request.body, encoding="utf-8")  # type: ignore[attr-defined]
-    request._files = MultiValueDict()  # type: ignore[attr-defined]
+    request._post = FormData(request.body, encoding="utf-8")  # type: ignore[attr-defined]  # Django's cache
+    request._files = MultiValueDict()  # type: ignore[attr-defined]  # of the parsed body, not in the stubs

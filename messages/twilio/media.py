@@ -37,6 +37,7 @@ import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import urljoin, urlsplit
 
 import certifi
@@ -120,9 +121,8 @@ def is_public_address(address: str) -> bool:
         return False
     candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
     if isinstance(ip, ipaddress.IPv6Address):
-        for embedded in (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None):
-            if embedded is not None:
-                candidates.append(embedded)
+        embedded = (ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None)
+        candidates.extend(address for address in embedded if address is not None)
     return all(
         candidate.is_global
         and not (
@@ -164,7 +164,7 @@ def _fake_origin() -> tuple[str, str, int] | None:
 
 def _validate_hop(url: str, fake_origin: tuple[str, str, int] | None) -> _Hop:
     """Check one URL of the redirect chain and work out where to connect. Raises MediaRejected."""
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\\" for ch in url):
+    if any(ch.isspace() or ch < " " or ch == "\\" for ch in url):  # below " ": the control characters
         raise MediaRejected("media URL contains whitespace, control characters or backslashes")
     parts = urlsplit(url)
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
@@ -343,11 +343,11 @@ def fetch_media(
                     raise MediaRejected(f"HTTP {status} redirect without a Location")
                 current = urljoin(hop.url, location)
                 continue
-            if status == 200:
+            if status == HTTPStatus.OK:
                 return _read_body(response, max_bytes=max_bytes, allowed=allowed, deadline=deadline)
-            if status == 404:
+            if status == HTTPStatus.NOT_FOUND:
                 raise MediaNotReady(f"{hop.public_host} answered 404 (media may not be ready yet)")
-            if status == 429 or status >= 500:
+            if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 raise MediaTemporaryError(f"{hop.public_host} answered HTTP {status}")
             raise MediaRejected(f"{hop.public_host} answered HTTP {status}")
         except Urllib3TimeoutError as exc:

@@ -206,7 +206,7 @@ def twilio_webhook(*, routed_by: str | None) -> Callable[[View[P]], View[P]]:
 
     def decorate(view: View[P]) -> View[P]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+        def wrapped(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if request.method != "POST":
                 return HttpResponseNotAllowed(["POST"])
             parse_form_body(request)

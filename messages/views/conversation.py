@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from common.ids import MAX_ID_DIGITS
 from constituents.selectors import consent_history
 from messages.models import Conversation, Priority
 from messages.segments import MAX_BODY_LENGTH, segment_info
@@ -325,7 +326,7 @@ def constituent_update(request: OfficeRequest, pk: int) -> HttpResponse:
 
 
 def _int(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else 0
+    return int(raw) if raw and raw.isdigit() and len(raw) <= MAX_ID_DIGITS else 0
 
 
 def _moment(raw: str | None) -> datetime | None:

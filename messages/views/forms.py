@@ -107,7 +107,7 @@ class NoteForm(forms.Form):
     body = forms.CharField(label="Internal note", max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class ConstituentProfileForm(forms.ModelForm):
+class ConstituentProfileForm(forms.ModelForm[Constituent]):
     in_district = forms.NullBooleanField(
         label="District",
         required=False,

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from messages.models import Conversation
+from messages.models import Conversation, Priority
 from messages.templatetags.inbox_tags import age, highlight_text, snippet_text
 
 # Static SVG paths for the channel icons (our markup, never user data).
@@ -124,16 +124,16 @@ class InboxRow:
             meta.append(format_html('<span class="badge badge-priority">{}</span>', self.priority_label))
         if self.queue:
             meta.append(format_html('<span class="queue">{}</span>', self.queue))
-        for tag in self.tags:
-            meta.append(
-                format_html(
-                    '<span class="tag"><svg class="swatch" width="10" height="10" viewBox="0 0 10 10" '
-                    'aria-hidden="true" focusable="false"><circle cx="5" cy="5" r="5" fill="{}"/></svg>'
-                    "{}</span>",
-                    tag.color,
-                    tag.name,
-                )
+        meta.extend(
+            format_html(
+                '<span class="tag"><svg class="swatch" width="10" height="10" viewBox="0 0 10 10" '
+                'aria-hidden="true" focusable="false"><circle cx="5" cy="5" r="5" fill="{}"/></svg>'
+                "{}</span>",
+                tag.color,
+                tag.name,
             )
+            for tag in self.tags
+        )
         assignee = (
             format_html("{}", self.assignee)
             if self.assignee
@@ -214,7 +214,7 @@ def inbox_rows(
                 status_label=c.get_status_display(),
                 snoozed_until=f"{snoozed:%a %-d %b, %H:%M}" if snoozed else "",
                 snoozed_iso=snoozed.isoformat() if snoozed else "",
-                priority_label=c.get_priority_display() if c.priority >= 2 else "",
+                priority_label=c.get_priority_display() if c.priority >= Priority.HIGH else "",
                 queue=c.queue.name if c.queue is not None else "",
                 tags=[TagChip(t.name, t.color) for t in getattr(c, "tag_list", ())],
                 assignee=c.assignee.get_username() if c.assignee is not None else "",

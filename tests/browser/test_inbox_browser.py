@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -22,7 +23,7 @@ XSS_BODY = (
 )
 
 
-def row(page, conversation):
+def row(page: Any, conversation: Any) -> Any:
     return page.locator(f"tr.row[data-id='{conversation.pk}']")
 
 

@@ -60,12 +60,12 @@ def test_a_request_that_never_uses_messages_never_builds_the_storage() -> None:
 
     response = _through_middleware(webhook, RequestFactory().post("/webhooks/twilio/sms/"))
     assert "messages" not in response.cookies
-    assert captured[0]._messages._wrapped is empty  # type: ignore[attr-defined]
+    assert captured[0]._messages._wrapped is empty  # type: ignore[attr-defined]  # private attributes
 
 
 def test_the_lazy_storage_is_the_real_one_once_used() -> None:
     def view(request: HttpRequest) -> HttpResponse:
-        storage = request._messages  # type: ignore[attr-defined]
+        storage = request._messages  # type: ignore[attr-defined]  # the messages framework's own attribute
         assert isinstance(storage, BaseStorage)  # the lazy object passes isinstance checks
         assert len(storage) == 0
         return HttpResponse("ok")

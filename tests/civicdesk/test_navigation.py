@@ -31,7 +31,7 @@ def office_nav(client: Client, url: str) -> dict[str, str]:
 
 
 def member(office: Any, role: str) -> Client:
-    membership: Any = factories.MembershipFactory(office=office, role=role)
+    membership: Any = factories.MembershipFactory.create(office=office, role=role)
     client = Client()
     client.force_login(membership.user)
     return client
@@ -94,7 +94,7 @@ def test_each_simulator_page_is_headed_with_the_name_its_link_has(
 
 
 def test_a_superuser_in_no_office_is_told_what_the_account_is_for(office: Any) -> None:
-    root: Any = factories.UserFactory(is_superuser=True, is_staff=True)
+    root: Any = factories.UserFactory.create(is_superuser=True, is_staff=True)
     client = Client()
     client.force_login(root)
 

@@ -37,7 +37,8 @@ def voice_rows(office: Office) -> str:
         *IvrOption.objects.filter(menu__office=office).order_by("pk"),
         *CallInCampaign.objects.filter(office=office).order_by("pk"),
     ]
-    return serializers.serialize("json", rows)
+    dump: str = serializers.serialize("json", rows)
+    return dump
 
 
 def test_the_demo_hotline_has_every_branch_and_passes_the_admins_checks() -> None:

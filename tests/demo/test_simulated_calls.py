@@ -122,7 +122,7 @@ def test_staff_place_a_simulated_call_from_the_demo_page(
 ) -> None:
     settings.DEMO_MODE = True
     monkeypatch.setattr("demo.views.http_transport", lambda base_url, token: client_transport())
-    member: Any = factories.MembershipFactory(office=hotline.office, role="staff")
+    member: Any = factories.MembershipFactory.create(office=hotline.office, role="staff")
     staff = Client()
     staff.force_login(member.user)
     url = f"/o/{hotline.office.slug}/voice/simulator/"
@@ -143,7 +143,7 @@ def test_staff_place_a_simulated_call_from_the_demo_page(
     assert "Simulated call CA" in page
     assert "Sent to voicemail" in page
     assert Message.objects.get(channel=Channel.VOICEMAIL).body == "Please fix the potholes."
-    reader: Any = factories.MembershipFactory(office=hotline.office, role="official")
+    reader: Any = factories.MembershipFactory.create(office=hotline.office, role="official")
     official = Client()
     official.force_login(reader.user)
     assert official.post(url, {}).status_code == 403

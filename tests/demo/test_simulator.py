@@ -57,8 +57,8 @@ TWILIO_FIELDS = {
 
 @pytest.fixture
 def live_office(transactional_db: None) -> Any:
-    office = factories.OfficeFactory(slug="alpha", name="Alpha Office")
-    factories.PhoneNumberFactory(office=office, e164=OFFICE_NUMBER)
+    office = factories.OfficeFactory.create(slug="alpha", name="Alpha Office")
+    factories.PhoneNumberFactory.create(office=office, e164=OFFICE_NUMBER)
     return office
 
 
@@ -153,8 +153,8 @@ def test_numbers_are_normalised_to_e164_and_fictional_ones_accepted() -> None:
 def test_simulated_text_is_stored_for_the_office_that_owns_the_number(
     live_office: Any, live_base_url: str, settings: Any
 ) -> None:
-    other: Any = factories.OfficeFactory(slug="beta")
-    factories.PhoneNumberFactory(office=other, e164="+14155550101")
+    other: Any = factories.OfficeFactory.create(slug="beta")
+    factories.PhoneNumberFactory.create(office=other, e164="+14155550101")
 
     result = send(live_base_url, settings)
 
@@ -281,7 +281,7 @@ def simulator_url(slug: str = "alpha") -> str:
 
 
 def member_client(office: Any, role: str) -> Client:
-    membership: Any = factories.MembershipFactory(office=office, role=role)
+    membership: Any = factories.MembershipFactory.create(office=office, role=role)
     client = Client()
     client.force_login(membership.user)
     return client
@@ -295,11 +295,15 @@ def demo_mode(settings: Any) -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("demo_mode")
 def test_page_shows_a_labelled_form_with_only_this_offices_texting_numbers() -> None:
-    office = factories.OfficeFactory(slug="alpha")
-    factories.PhoneNumberFactory(office=office, e164=OFFICE_NUMBER, label="Main line")
-    factories.PhoneNumberFactory(office=office, e164="+18005550100", number_type=NumberType.TOLL_FREE)
-    factories.PhoneNumberFactory(office=office, e164="+14155550102", sms_enabled=False, voice_enabled=True)
-    factories.PhoneNumberFactory(office=factories.OfficeFactory(slug="beta"), e164="+14155550103")
+    office = factories.OfficeFactory.create(slug="alpha")
+    factories.PhoneNumberFactory.create(office=office, e164=OFFICE_NUMBER, label="Main line")
+    factories.PhoneNumberFactory.create(office=office, e164="+18005550100", number_type=NumberType.TOLL_FREE)
+    factories.PhoneNumberFactory.create(
+        office=office, e164="+14155550102", sms_enabled=False, voice_enabled=True
+    )
+    factories.PhoneNumberFactory.create(
+        office=factories.OfficeFactory.create(slug="beta"), e164="+14155550103"
+    )
 
     response = member_client(office, Role.STAFF).get(simulator_url())
 
@@ -318,8 +322,8 @@ def test_page_shows_a_labelled_form_with_only_this_offices_texting_numbers() -> 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("demo_mode")
 def test_page_is_404_for_a_non_member() -> None:
-    factories.OfficeFactory(slug="alpha")
-    outsider = member_client(factories.OfficeFactory(slug="beta"), Role.ADMIN)
+    factories.OfficeFactory.create(slug="alpha")
+    outsider = member_client(factories.OfficeFactory.create(slug="beta"), Role.ADMIN)
 
     assert outsider.get(simulator_url()).status_code == 404
     assert outsider.post(simulator_url(), {"body": "x"}).status_code == 404
@@ -328,7 +332,7 @@ def test_page_is_404_for_a_non_member() -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("demo_mode")
 def test_page_is_403_for_the_official_role() -> None:
-    official = member_client(factories.OfficeFactory(slug="alpha"), Role.OFFICIAL)
+    official = member_client(factories.OfficeFactory.create(slug="alpha"), Role.OFFICIAL)
 
     assert official.get(simulator_url()).status_code == 403
     assert official.post(simulator_url(), {"body": "x"}).status_code == 403
@@ -337,7 +341,7 @@ def test_page_is_403_for_the_official_role() -> None:
 @pytest.mark.django_db
 def test_page_is_404_when_demo_mode_is_off(settings: Any) -> None:
     settings.DEMO_MODE = False
-    office = factories.OfficeFactory(slug="alpha")
+    office = factories.OfficeFactory.create(slug="alpha")
 
     assert member_client(office, Role.ADMIN).get(simulator_url()).status_code == 404
     assert Client().get(simulator_url()).status_code == 404
@@ -346,9 +350,11 @@ def test_page_is_404_when_demo_mode_is_off(settings: Any) -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("demo_mode")
 def test_page_refuses_another_offices_number_without_sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    office = factories.OfficeFactory(slug="alpha")
-    factories.PhoneNumberFactory(office=office, e164=OFFICE_NUMBER)
-    factories.PhoneNumberFactory(office=factories.OfficeFactory(slug="beta"), e164="+14155550103")
+    office = factories.OfficeFactory.create(slug="alpha")
+    factories.PhoneNumberFactory.create(office=office, e164=OFFICE_NUMBER)
+    factories.PhoneNumberFactory.create(
+        office=factories.OfficeFactory.create(slug="beta"), e164="+14155550103"
+    )
     monkeypatch.setattr("demo.views.simulate_inbound_sms", pytest.fail)
 
     response = member_client(office, Role.STAFF).post(
@@ -382,8 +388,8 @@ def test_page_sends_through_the_webhook_and_redirects_to_the_inbox(
 @pytest.mark.usefixtures("demo_mode")
 def test_page_explains_an_unreachable_server_and_keeps_the_form(settings: Any) -> None:
     settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{closed_port()}"
-    office = factories.OfficeFactory(slug="alpha")
-    factories.PhoneNumberFactory(office=office, e164=OFFICE_NUMBER)
+    office = factories.OfficeFactory.create(slug="alpha")
+    factories.PhoneNumberFactory.create(office=office, e164=OFFICE_NUMBER)
 
     response = member_client(office, Role.STAFF).post(
         simulator_url(), {"from_number": CONSTITUENT, "to_number": OFFICE_NUMBER, "body": "Still here"}

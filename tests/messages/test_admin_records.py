@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def records(office: Any) -> dict[str, Any]:
-    conversation: Any = factories.ConversationFactory(office=office)
-    message: Any = factories.MessageFactory(
+    conversation: Any = factories.ConversationFactory.create(office=office)
+    message: Any = factories.MessageFactory.create(
         conversation=conversation, direction=Direction.INBOUND, body="What I really wrote"
     )
     event = ConversationEvent.objects.create(

@@ -199,7 +199,7 @@ def test_drain_pauses_after_a_short_batch_instead_of_busy_polling(
     for n in range(1, 8):
         _text(post_signed, n, sender=f"+1415555{n:04d}")
     pauses: list[float] = []
-    monkeypatch.setattr(inbound_queue.time, "sleep", pauses.append)
+    monkeypatch.setattr("messages.services.inbound_queue.time.sleep", pauses.append)
     assert inbound_queue.inbound_drain(batch_size=3, pause_seconds=0.25) == 7
     assert pauses == [0.25]  # full batches of 3 and 3 run back to back; the short one (1) pauses once
 
@@ -235,18 +235,18 @@ def test_a_process_that_saw_a_drain_on_its_way_skips_the_round_trip(
 
     monkeypatch.setattr("common.queueing._key_set", counted)
     monkeypatch.setattr("common.queueing.enqueue", lambda *args, **kw: True)
-    inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
+    queueing.nudge_clear(inbound_queue.NUDGE_KEY)
     assert [inbound_queue.inbound_nudge() for _ in range(5)] == [True, False, False, False, False]
     assert len(round_trips) == 1  # the other four trusted what this process saw
     # Another process's key counts as seen too.
-    inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
+    queueing.nudge_clear(inbound_queue.NUDGE_KEY)
     cache.set(inbound_queue.NUDGE_KEY, 1, timeout=10)
     assert [inbound_queue.inbound_nudge() for _ in range(3)] == [False, False, False]
     assert len(round_trips) == 2
     # A drain's own successor nudge never trusts the memo.
     assert inbound_queue.inbound_nudge(memo=False) is False
     assert len(round_trips) == 3
-    inbound_queue.nudge_clear(inbound_queue.NUDGE_KEY)
+    queueing.nudge_clear(inbound_queue.NUDGE_KEY)
 
 
 def test_the_drain_reads_from_the_start_until_the_memo_time_has_passed(
@@ -264,7 +264,7 @@ def test_the_drain_reads_from_the_start_until_the_memo_time_has_passed(
             late.append(texts[0].pk)
         real_sleep(seconds)
 
-    monkeypatch.setattr(inbound_queue.time, "sleep", sleep)
+    monkeypatch.setattr("messages.services.inbound_queue.time.sleep", sleep)
     started = time.monotonic()
     assert inbound_queue.inbound_drain(batch_size=10, pause_seconds=0.05) == 4
     assert time.monotonic() - started >= 0.3
@@ -418,7 +418,7 @@ def test_a_thread_is_never_left_without_its_message(phone_number: Any) -> None:
     def first_copy() -> None:  # stores the SID from +14155550123 and holds its transaction open
         try:
             with transaction.atomic():
-                factories.MessageFactory(
+                factories.MessageFactory.create(
                     conversation__constituent__office=phone_number.office, provider_sid=sid
                 )
                 holding.set()

@@ -31,14 +31,14 @@ def _call(user: Any, slug: str) -> HttpResponse:
 
 
 def test_a_member_reaches_the_view_with_the_office_and_membership_set() -> None:
-    membership: Any = factories.MembershipFactory(role=Role.STAFF)
+    membership: Any = factories.MembershipFactory.create(role=Role.STAFF)
     response = _call(membership.user, membership.office.slug)
     assert response.content.decode() == f"{membership.office.slug}:staff:7"
 
 
 def test_another_offices_member_gets_the_same_404_as_a_missing_office() -> None:
-    membership: Any = factories.MembershipFactory(role=Role.ADMIN)
-    other: Any = factories.OfficeFactory()
+    membership: Any = factories.MembershipFactory.create(role=Role.ADMIN)
+    other: Any = factories.OfficeFactory.create()
     with pytest.raises(Http404) as foreign:
         _call(membership.user, other.slug)
     with pytest.raises(Http404) as missing:
@@ -49,13 +49,13 @@ def test_another_offices_member_gets_the_same_404_as_a_missing_office() -> None:
 def test_a_member_whose_role_may_not_act_gets_403() -> None:
     from django.core.exceptions import PermissionDenied
 
-    membership: Any = factories.MembershipFactory(role=Role.OFFICIAL)
+    membership: Any = factories.MembershipFactory.create(role=Role.OFFICIAL)
     with pytest.raises(PermissionDenied):
         _call(membership.user, membership.office.slug)
 
 
 def test_an_anonymous_visitor_is_sent_to_the_login_page() -> None:
-    office: Any = factories.OfficeFactory()
+    office: Any = factories.OfficeFactory.create()
     response = _call(AnonymousUser(), office.slug)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
@@ -63,7 +63,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page() -> None:
 
 
 def test_the_in_memory_schedule_agrees_with_the_query_at_every_quarter_hour() -> None:
-    office: Any = factories.OfficeFactory(time_zone="America/Chicago")
+    office: Any = factories.OfficeFactory.create(time_zone="America/Chicago")
     OfficeHours.objects.create(office=office, weekday=0, opens_at=dt.time(9), closes_at=dt.time(12))
     OfficeHours.objects.create(office=office, weekday=0, opens_at=dt.time(13), closes_at=dt.time(17, 30))
     OfficeHoliday.objects.create(office=office, date=dt.date(2026, 12, 14), name="Closed")
@@ -75,7 +75,7 @@ def test_the_in_memory_schedule_agrees_with_the_query_at_every_quarter_hour() ->
 
 
 def test_ivr_dial_numbers_use_the_same_e164_rule_as_office_numbers() -> None:
-    office: Any = factories.OfficeFactory()
+    office: Any = factories.OfficeFactory.create()
     menu = IvrMenu(office=office, name="Main", is_main=True, dial_numbers=["+14155550100", "415-555-0101"])
     with pytest.raises(ValidationError) as excinfo:
         menu.full_clean()

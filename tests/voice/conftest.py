@@ -44,8 +44,8 @@ def open_all_week(office: Any) -> None:
 @pytest.fixture
 def hotline(office: Any, phone_number: Any) -> Hotline:
     open_all_week(office)
-    tag: Any = factories.TagFactory(office=office, name="Health care")
-    queue: Any = factories.QueueFactory(office=office, name="Casework")
+    tag: Any = factories.TagFactory.create(office=office, name="Health care")
+    queue: Any = factories.QueueFactory.create(office=office, name="Casework")
     main = IvrMenu.objects.create(
         office=office,
         name="Main",
@@ -162,7 +162,7 @@ def run_tasks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def staff_in(hotline: Hotline) -> Client:
-    membership: Any = factories.MembershipFactory(office=hotline.office, role="staff")
+    membership: Any = factories.MembershipFactory.create(office=hotline.office, role="staff")
     client = Client()
     client.force_login(membership.user)
     return client

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(hotline: Hotline) -> Client:
-    admin: Any = factories.MembershipFactory(office=hotline.office, role="admin", user__is_staff=True)
+    admin: Any = factories.MembershipFactory.create(office=hotline.office, role="admin", user__is_staff=True)
     client = Client()
     client.force_login(admin.user)
     return client
@@ -88,7 +88,7 @@ def test_admin_rejects_invalid_menus(
 
 
 def test_language_option_must_target_another_menu_of_the_same_office(hotline: Hotline) -> None:
-    their_office: Any = factories.OfficeFactory()
+    their_office: Any = factories.OfficeFactory.create()
     other = IvrMenu.objects.create(office=their_office, name="Theirs", greeting_text="Hi")
     option = IvrOption(menu=hotline.main, digit="8", action=IvrAction.LANGUAGE, prompt="x", target_menu=other)
     with pytest.raises(ValidationError, match="same office"):
@@ -99,7 +99,7 @@ def test_language_option_must_target_another_menu_of_the_same_office(hotline: Ho
 
 
 def test_campaign_tag_must_belong_to_the_office(admin_client: Client, hotline: Hotline) -> None:
-    foreign_tag: Any = factories.TagFactory(office=factories.OfficeFactory())
+    foreign_tag: Any = factories.TagFactory.create(office=factories.OfficeFactory.create())
     data = {
         "office": str(hotline.office.pk),
         "title": "H.R. 1",
@@ -119,7 +119,7 @@ def test_campaign_tag_must_belong_to_the_office(admin_client: Client, hotline: H
 
 
 def test_admin_of_another_office_cannot_see_or_pick_this_offices_menus(hotline: Hotline) -> None:
-    stranger: Any = factories.MembershipFactory(role="admin", user__is_staff=True)
+    stranger: Any = factories.MembershipFactory.create(role="admin", user__is_staff=True)
     outsider = Client()
     outsider.force_login(stranger.user)
     assert "Main" not in outsider.get("/admin/offices/ivrmenu/").content.decode()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def campaign(hotline: Hotline) -> CallInCampaign:
-    issue: Any = factories.TagFactory(office=hotline.office, name="H.R. 1234")
+    issue: Any = factories.TagFactory.create(office=hotline.office, name="H.R. 1234")
     return CallInCampaign.objects.create(
         office=hotline.office,
         tag=issue,
@@ -86,7 +86,7 @@ def test_a_repeat_caller_counts_once_with_their_latest_position(
 
 
 def test_the_tally_keeps_phone_constituent_and_district(post_signed: Any, campaign: CallInCampaign) -> None:
-    constituent: Any = factories.ConstituentFactory(
+    constituent: Any = factories.ConstituentFactory.create(
         office=campaign.office, phone="+14155550123", in_district=True
     )
     _choose(post_signed, campaign, "1")
@@ -165,8 +165,8 @@ def test_live_tally_page_and_json_show_counts_to_members_only(
     with django_assert_max_num_queries(6):
         listing = staff_in.get(f"/o/{slug}/voice/call-in/")
     assert "H.R. 1234" in listing.content.decode()
-    other: Any = factories.OfficeFactory()
-    their_tag: Any = factories.TagFactory(office=other)
+    other: Any = factories.OfficeFactory.create()
+    their_tag: Any = factories.TagFactory.create(office=other)
     foreign = CallInCampaign.objects.create(office=other, tag=their_tag, title="Theirs", prompt_text="x")
     assert staff_in.get(f"/o/{slug}/voice/call-in/{foreign.pk}/").status_code == 404
     assert staff_in.get(f"/o/{slug}/voice/call-in/{foreign.pk}/tally.json").status_code == 404

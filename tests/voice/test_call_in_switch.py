@@ -31,14 +31,14 @@ def _campaign(office: Any, title: str, *, tag: Any = None, is_active: bool = Fal
 
 
 def _member(office: Any, role: str, **client_kwargs: Any) -> tuple[Client, Any]:
-    membership: Any = factories.MembershipFactory(office=office, role=role)
+    membership: Any = factories.MembershipFactory.create(office=office, role=role)
     client = Client(**client_kwargs)
     client.force_login(membership.user)
     return client, membership.user
 
 
 def _tally(campaign: CallInCampaign, phone: str, position: str, *, in_district: bool | None = None) -> None:
-    constituent: Any = factories.ConstituentFactory(office=campaign.office, phone=phone)
+    constituent: Any = factories.ConstituentFactory.create(office=campaign.office, phone=phone)
     sid = "CA" + phone[-10:].rjust(32, "0")
     CallInTally.objects.create(
         office=campaign.office, campaign=campaign, constituent=constituent, caller_phone=phone,
@@ -97,7 +97,7 @@ def test_switching_to_the_state_it_is_in_writes_nothing(office: Any, staff_user:
 
 
 def test_another_offices_campaign_cannot_be_switched(office: Any, staff_user: Any) -> None:
-    theirs = _campaign(factories.OfficeFactory(), "Theirs")
+    theirs = _campaign(factories.OfficeFactory.create(), "Theirs")
 
     with pytest.raises(CallInCampaignNotFound):
         call_in_campaign_switch(office=office, campaign_id=theirs.pk, is_active=True, switched_by=staff_user)
@@ -158,7 +158,7 @@ def test_officials_may_not_switch_campaigns(office: Any) -> None:
 
 
 def test_another_offices_campaign_is_a_404_and_unchanged(office: Any) -> None:
-    theirs = _campaign(factories.OfficeFactory(slug="beta"), "Theirs")
+    theirs = _campaign(factories.OfficeFactory.create(slug="beta"), "Theirs")
     client, _ = _member(office, Role.ADMIN)
 
     assert client.post(_switch_url(theirs, slug=office.slug), {"active": "1"}).status_code == 404
@@ -256,16 +256,16 @@ def test_once_switched_off_the_partial_stops_polling(office: Any) -> None:
 def test_issue_summaries_add_up_every_campaign_on_an_issue(
     office: Any, django_assert_num_queries: Any
 ) -> None:
-    water: Any = factories.TagFactory(office=office, name="H.R. 1234")
+    water: Any = factories.TagFactory.create(office=office, name="H.R. 1234")
     first = _campaign(office, "H.R. 1234 (March)", tag=water)
     second = _campaign(office, "H.R. 1234 (vote week)", tag=water, is_active=True)
     other = _campaign(office, "Farm bill")
-    factories.TagFactory(office=office, name="No campaign")
+    factories.TagFactory.create(office=office, name="No campaign")
     _tally(first, "+14155550121", CallInPosition.SUPPORT, in_district=True)
     _tally(first, "+14155550122", CallInPosition.OPPOSE)
     _tally(second, "+14155550123", CallInPosition.SUPPORT, in_district=True)
     _tally(other, "+14155550124", CallInPosition.OPPOSE, in_district=True)
-    _campaign(factories.OfficeFactory(), "Elsewhere")
+    _campaign(factories.OfficeFactory.create(), "Elsewhere")
 
     with django_assert_num_queries(1):
         summaries = issue_call_in_summaries(office=office)
@@ -296,7 +296,7 @@ def test_officials_see_the_call_in_summary_page_with_the_issue_totals(office: An
 
 def test_switching_in_the_django_admin_is_recorded_too(office: Any) -> None:
     campaign = _campaign(office, "H.R. 1234")
-    admin: Any = factories.MembershipFactory(office=office, role=Role.ADMIN, user__is_staff=True)
+    admin: Any = factories.MembershipFactory.create(office=office, role=Role.ADMIN, user__is_staff=True)
     client = Client()
     client.force_login(admin.user)
     form = {

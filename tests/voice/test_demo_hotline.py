@@ -29,9 +29,9 @@ pytestmark = pytest.mark.django_db
 def demo_office(office: Any, phone_number: Any) -> Any:
     """An office with the demo seed's tags and queues and the demo IVR, open around the clock."""
     for name in ("Health care", "Casework", "H.R. 1234"):
-        factories.TagFactory(office=office, name=name)
+        factories.TagFactory.create(office=office, name=name)
     for name in ("Policy", "Casework"):
-        factories.QueueFactory(office=office, name=name)
+        factories.QueueFactory.create(office=office, name=name)
     demo_voice_ensure(office=office)
     open_all_week(office)
     return office
@@ -101,7 +101,7 @@ def test_after_hours_callers_hear_the_hours_and_go_to_voicemail(demo_office: Any
 
 
 def test_the_call_in_day_switched_on_tallies_callers_and_takes_messages(demo_office: Any) -> None:
-    staff: Any = factories.MembershipFactory(office=demo_office, role="staff").user
+    staff: Any = factories.MembershipFactory.create(office=demo_office, role="staff").user
     campaign = CallInCampaign.objects.get(office=demo_office)
     call_in_campaign_switch(office=demo_office, campaign_id=campaign.pk, is_active=True, switched_by=staff)
 

@@ -182,7 +182,7 @@ def test_audio_is_downloaded_once_and_played_only_to_the_offices_staff(
         ).content.decode()
     )
 
-    outsider: Any = factories.MembershipFactory(role="admin")  # an admin of another office
+    outsider: Any = factories.MembershipFactory.create(role="admin")  # an admin of another office
     stranger = Client()
     stranger.force_login(outsider.user)
     assert stranger.get(url).status_code == 404

@@ -64,7 +64,9 @@ CALL_STATUS_RANK: dict[str, int] = {
     "failed": 3,
     "canceled": 3,
 }
-TERMINAL_CALL_STATUSES = frozenset(status for status, rank in CALL_STATUS_RANK.items() if rank == 3)
+TERMINAL_CALL_STATUSES = frozenset(
+    status for status, rank in CALL_STATUS_RANK.items() if rank == max(CALL_STATUS_RANK.values())
+)
 # DialCallStatus values meaning staff picked up (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus).
 ANSWERED_DIAL_STATUSES = frozenset({"completed", "answered"})
 # Compare-and-set attempts before a webhook falls back to locking the row.
@@ -189,7 +191,7 @@ def call_create(
         raise LostRace(call_sid)
     row.pk, parked = inserted
     if parked:
-        from voice.services.parking import parked_callbacks_apply
+        from voice.services.parking import parked_callbacks_apply  # parking imports calls
 
         parked_callbacks_apply(call_sid=call_sid)
         return call_locked(call_sid, with_thread=True)
@@ -458,7 +460,7 @@ def staff_answer_record(
     now = at or timezone.now()
     row = call_row_for(call_sid=call_sid, context=None, at=now)
     if row is None:
-        from voice.services.parking import callback_park
+        from voice.services.parking import callback_park  # parking imports calls
 
         callback_park(
             call_sid=call_sid,

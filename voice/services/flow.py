@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
+from common.ids import MAX_ID_DIGITS
 from offices.models import IvrAction, IvrMenu, IvrOption, Office
 from voice.models import CallInCampaign, CallInPosition
 from voice.services.config import VoiceConfig, voice_config_load
@@ -83,7 +84,7 @@ def parse_node(node: str) -> tuple[str, int | None]:
     covers the URL exactly as sent (a client that rewrote "%3A" to ":" would break it).
     """
     kind, _, pk = node.partition("-")
-    if kind in (MENU_NODE, CALLIN_NODE) and pk.isdigit() and len(pk) <= 18:
+    if kind in (MENU_NODE, CALLIN_NODE) and pk.isdigit() and len(pk) <= MAX_ID_DIGITS:
         return kind, int(pk)
     return MENU_NODE, None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from common import queueing
 from messages.models import Channel, Conversation, Message, Tag, TriageQueue
@@ -69,8 +70,6 @@ def voice_followups_drain(
     drain; one whose follow-up fails is logged and left for the sweeper. After ``budget_seconds`` the drain
     nudges a successor and returns.
     """
-    from django.utils import timezone
-
     if created_before is None:
         queueing.nudge_clear(NUDGE_KEY)
     deadline = time.monotonic() + budget_seconds
@@ -101,8 +100,8 @@ def voicemail_followup_apply(*, message_id: int) -> bool:
     Locks the voicemail row, then its thread (through the triage services). Publishes after commit. Returns
     True if it started the audio download.
     """
-    from voice import tasks
-    from voice.services.voicemail import Audio, needs_backend_transcription
+    from voice import tasks  # tasks import services; keep the import graph one-way at load time
+    from voice.services.voicemail import Audio, needs_backend_transcription  # voicemail imports followups
 
     with transaction.atomic():
         voicemail = (

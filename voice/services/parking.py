@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.datastructures import MultiValueDict
 
+from messages.models import Channel, Message
 from messages.twilio.errors import PayloadError
 from messages.twilio.payloads import (
     RawParams,
@@ -26,7 +27,7 @@ from messages.twilio.payloads import (
     parse_transcription_result,
 )
 from voice.models import ParkedVoiceCallback
-from voice.services.rows import Read
+from voice.services.rows import Read, call_locked
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def _may_apply_to(office_id: int) -> Q:
 
 def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
     """Replay the call's parked callbacks, oldest first, in the transaction that holds the call's row lock."""
-    from voice.services.rows import call_locked
-
     now = at or timezone.now()
     call = call_locked(call_sid, with_thread=True)
     if call is None:
@@ -93,7 +92,7 @@ def parked_callbacks_apply(*, call_sid: str, at: datetime | None = None) -> int:
 
 
 def _replay(call: Read, callback: ParkedVoiceCallback, *, at: datetime) -> None:
-    from voice.services.calls import staff_answer_merge
+    from voice.services.calls import staff_answer_merge  # both import this module
     from voice.services.voicemail import plan_from_query, recording_status_merge, transcription_merge
 
     post: MultiValueDict[str, str] = MultiValueDict(callback.payload)
@@ -108,8 +107,6 @@ def _replay(call: Read, callback: ParkedVoiceCallback, *, at: datetime) -> None:
 
 def parked_sweep(*, now: datetime | None = None, batch: int = 200) -> int:
     """Apply parked callbacks whose call has since been stored (normally done on the spot: this is a net)."""
-    from messages.models import Channel, Message
-
     now = now or timezone.now()
     # Only callbacks that may apply to the stored call (see _may_apply_to): one signed for another office
     # never will, and must not take a place in every sweep's batch. "office = COALESCE(signer, office)" is

@@ -112,7 +112,7 @@ def voicemail_audio_download(*, message_id: int) -> str:
         locked.details.update(audio=Audio.STORED, audio_attempts=attempts, audio_error="")
         locked.save(update_fields=["details"])
         if needs_backend_transcription(locked):
-            from voice import tasks
+            from voice import tasks  # tasks import services; keep the import graph one-way at load time
 
             transaction.on_commit(lambda: enqueue(tasks.voicemail_transcribe, locked.pk))
     return Audio.STORED
@@ -192,7 +192,7 @@ def voicemail_recordings_expire(*, now: datetime | None = None) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)[:BATCH]
     )
-    from voice import tasks
+    from voice import tasks  # tasks import services; keep the import graph one-way at load time
 
     for pk in ids:
         enqueue(tasks.voicemail_recording_delete, pk)
@@ -259,7 +259,7 @@ def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = 
     their nudge was lost (Redis down at commit), or no worker was running. Looks at voicemails of the last
     two days (an index covers voicemails by creation time); everything it enqueues is idempotent.
     """
-    from voice import tasks
+    from voice import tasks  # tasks import services; keep the import graph one-way at load time
 
     now = now or timezone.now()
     cutoff = now - (
@@ -281,9 +281,10 @@ def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = 
     transcripts = 0
     given_up = 0
     backend = get_transcription_backend()
-    for voicemail in recent.filter(details__transcript_status=TranscriptStatus.PENDING).order_by(
+    for candidate in recent.filter(details__transcript_status=TranscriptStatus.PENDING).order_by(
         "created_at"
     )[:BATCH]:
+        voicemail = candidate  # the row as read; replaced by its locked, updated copy when that is taken
         if twilio_may_transcribe(voicemail.details):
             if voicemail.created_at > wait_cutoff:
                 continue

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db import connection
 
-from messages.models import Channel, Message
+from messages.models import Channel, Conversation, Message
 
 # The columns the voice services use, in the model's field order (``Model.from_db`` takes them so).
 # ``details`` is read as text (Django loads jsonb as text with psycopg 3) and kept, so a compare-and-set can
@@ -69,7 +69,7 @@ class Read:
 def _select(where: str, *, lock: bool, with_thread: bool = False) -> str:
     columns = ", ".join(f"m.{name}" for name in _COLUMNS)
     if with_thread:
-        conversation = Message._meta.get_field("conversation").related_model._meta.db_table  # type: ignore[union-attr]
+        conversation = Conversation._meta.db_table
         return (
             f"SELECT {columns}, c.status FROM {_TABLE} m JOIN {conversation} c ON c.id = m.conversation_id "  # noqa: S608
             f"WHERE {where}" + (" FOR UPDATE OF m" if lock else "")

@@ -33,6 +33,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.ids import MAX_ID_DIGITS
 from common.rawsql import insert_params, insert_sql
 from messages.models import Channel, Conversation, ConversationStatus, Direction, Message, MessageStatus
 from messages.services.threading import conversation_touch, preview_for
@@ -260,7 +261,7 @@ def _topic_apply(call: Message, voicemail: Message, token: str) -> bool:
     tag_id: int | None = None
     queue_id: int | None = None
     name = ""
-    key = int(token[1:]) if token[1:].isdigit() and len(token) <= 19 else None
+    key = int(token[1:]) if token[1:].isdigit() and len(token[1:]) <= MAX_ID_DIGITS else None
     if token.startswith("o") and key is not None:
         option = config.options.get(key) or ivr_option_get(office=config.office, pk=key)
         if option is not None:
@@ -453,7 +454,7 @@ def _merge_locked_or_park(
     with transaction.atomic():
         call = call_row_for(call_sid=call_sid, context=None, at=at)
         if call is None:
-            from voice.services.parking import callback_park
+            from voice.services.parking import callback_park  # parking imports voicemail
 
             callback_park(
                 call_sid=call_sid,
@@ -536,20 +537,24 @@ def plan_query(plan: VoicemailPlan) -> dict[str, str]:
     return query
 
 
+_MAX_TOPIC_LENGTH = 20  # "o" or "c" and an id
+_LANGUAGE_TAG_LENGTHS = range(2, 17)  # a language tag of 2 to 16 characters: "en", "es-419", "zh-Hant-TW"
+
+
 def plan_from_query(query: dict[str, str]) -> VoicemailPlan:
     """The plan from our callback URL's parameters; anything malformed falls back to a safe default."""
     topic = query.get("topic", "")
-    if not (len(topic) <= 20 and topic[:1] in ("o", "c") and topic[1:].isdigit()):
+    if not (len(topic) <= _MAX_TOPIC_LENGTH and topic[:1] in ("o", "c") and topic[1:].isdigit()):
         topic = ""
     language = query.get("lang", "")
-    if not (2 <= len(language) <= 16 and all(ch.isalnum() or ch == "-" for ch in language)):
+    if not (len(language) in _LANGUAGE_TAG_LENGTHS and all(ch.isalnum() or ch == "-" for ch in language)):
         language = DEFAULT_LANGUAGE
     menu = query.get("menu", "")
     return VoicemailPlan(
         topic=topic,
         language=language,
         twilio_transcribes=query.get("tx") == "1",
-        menu_id=int(menu) if menu.isdigit() and len(menu) <= 18 else None,
+        menu_id=int(menu) if menu.isdigit() and len(menu) <= MAX_ID_DIGITS else None,
     )
 
 

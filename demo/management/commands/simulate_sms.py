@@ -7,6 +7,7 @@ account is needed. The server must validate against the same base URL and auth t
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         self.stdout.write(f"POST {result.url} -> HTTP {result.status_code}, MessageSid {result.message_sid}")
         if result.body.strip():
             self.stdout.write(result.body.strip())
-        if result.status_code == 403:
+        if result.status_code == HTTPStatus.FORBIDDEN:
             raise CommandError(
                 "The server rejected the signature. It validates against its own PUBLIC_BASE_URL and "
                 "TWILIO_AUTH_TOKEN: pass the same --base-url and --auth-token."

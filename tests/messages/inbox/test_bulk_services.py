@@ -11,9 +11,10 @@ from messages.models import Conversation, ConversationEvent, ConversationStatus,
 from messages.selectors.inbox import inbox_conversations
 from messages.services import bulk
 from tests import factories
+from tests.messages.inbox.conftest import Inbox
 
 
-def ids(inbox, *names):
+def ids(inbox: Inbox, *names: str) -> list[int]:
     return [inbox.conversations[n].pk for n in names]
 
 

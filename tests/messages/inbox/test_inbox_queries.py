@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -30,7 +32,7 @@ def big_inbox(inbox):
     return inbox
 
 
-def count_queries(client, params):
+def count_queries(client: Any, params: dict[str, Any]) -> tuple[int, Any]:
     with CaptureQueriesContext(connection) as captured:
         response = client.get("/o/alpha/", params)
     assert response.status_code == 200

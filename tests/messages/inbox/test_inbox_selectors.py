@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -16,10 +17,10 @@ from messages.selectors.rail import rail_counts, rail_counts_compute, rail_count
 from messages.selectors.search import search_snippets, search_terms_parse
 from messages.services import triage
 from tests import factories
-from tests.messages.inbox.conftest import add_conversation
+from tests.messages.inbox.conftest import Inbox, add_conversation
 
 
-def names(inbox, data, user=None):
+def names(inbox: Inbox, data: dict[str, Any], user: Any = None) -> list[str]:
     lookups = inbox_lookups(office=inbox.office)
     filterset = ConversationFilter(
         data,
@@ -224,7 +225,7 @@ def test_name_and_phone_search_use_their_indexes(many_rows):
     """The selector's own query: fragments through the trigram indexes, short words through the name FTS."""
     from messages.selectors.search import _matching_constituents
 
-    def plan(query):
+    def plan(query: str) -> str:
         matching = _matching_constituents(office=many_rows.office, terms=search_terms_parse(query))
         assert matching is not None
         with connection.cursor() as cursor:
@@ -357,7 +358,7 @@ def test_rail_office_counts_are_shared_and_each_members_own_count_is_cheap(inbox
         rail_counts(office=inbox.office, user=inbox.other_staff, lookups=lookups)
 
 
-def page_names(inbox, data, size=50):
+def page_names(inbox: Inbox, data: dict[str, Any], size: int = 50) -> list[str]:
     lookups = inbox_lookups(office=inbox.office)
     filterset = ConversationFilter(
         data, inbox_conversations(office=inbox.office), office=inbox.office, user=inbox.staff, lookups=lookups

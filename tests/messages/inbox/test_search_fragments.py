@@ -10,7 +10,7 @@ from messages.filters import ConversationFilter
 from messages.selectors.inbox import inbox_conversations, inbox_lookups, inbox_page
 from messages.selectors.search import search_constituent_ids, search_terms_parse
 from tests import factories
-from tests.messages.inbox.conftest import add_conversation
+from tests.messages.inbox.conftest import Inbox, add_conversation
 
 CANARY = "Zqxcanary"
 
@@ -28,7 +28,7 @@ def world(inbox):
     return inbox
 
 
-def found(inbox, query):
+def found(inbox: Inbox, query: str) -> list[str]:
     """First names of what the search finds, through the ORed filter and through the page path (which plans
     each branch apart); the two must agree."""
     lookups = inbox_lookups(office=inbox.office)
@@ -46,7 +46,7 @@ def found(inbox, query):
     return by_filter
 
 
-def constituent_ids(inbox, query):
+def constituent_ids(inbox: Inbox, query: str) -> list[int]:
     ids = search_constituent_ids(office=inbox.office, terms=search_terms_parse(query))
     assert ids is not None
     return ids

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -14,10 +15,10 @@ from messages.models import ConversationEvent, ConversationStatus, EventKind
 from messages.selectors.inbox import inbox_conversations, inbox_lookups
 from messages.selectors.rail import rail_counts
 from tests import factories
-from tests.messages.inbox.conftest import add_conversation
+from tests.messages.inbox.conftest import Inbox, add_conversation
 
 
-def snoozed(office, name, phone, *, until):
+def snoozed(office: Any, name: str, phone: str, *, until: datetime) -> Any:
     return add_conversation(
         office,
         name=name,
@@ -29,11 +30,11 @@ def snoozed(office, name, phone, *, until):
     )
 
 
-def status_events(conversation):
+def status_events(conversation: Any) -> list[ConversationEvent]:
     return list(ConversationEvent.objects.filter(conversation=conversation, kind=EventKind.STATUS))
 
 
-def open_names(inbox):
+def open_names(inbox: Inbox) -> list[str]:
     lookups = inbox_lookups(office=inbox.office)
     filterset = ConversationFilter(
         {}, inbox_conversations(office=inbox.office), office=inbox.office, user=inbox.staff, lookups=lookups

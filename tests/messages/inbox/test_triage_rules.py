@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_foreign_tag_is_not_found_one_at_a_time_and_in_bulk(office: Any) -> None:
-    conversation: Any = factories.ConversationFactory(office=office)
-    foreign_tag: Any = factories.TagFactory(office=factories.OfficeFactory())
+    conversation: Any = factories.ConversationFactory.create(office=office)
+    foreign_tag: Any = factories.TagFactory.create(office=factories.OfficeFactory.create())
 
     with pytest.raises(ForeignObjectNotFound) as single:
         triage.conversation_tag(conversation=conversation, tag=foreign_tag, actor=None)
@@ -34,8 +34,8 @@ def test_a_foreign_tag_is_not_found_one_at_a_time_and_in_bulk(office: Any) -> No
     ("role", "eligible"), [(Role.ADMIN, True), (Role.STAFF, True), (Role.OFFICIAL, False)]
 )
 def test_who_may_be_assigned_is_decided_once(office: Any, role: str, eligible: bool) -> None:
-    member: Any = factories.MembershipFactory(office=office, role=role)
-    conversation: Any = factories.ConversationFactory(office=office)
+    member: Any = factories.MembershipFactory.create(office=office, role=role)
+    conversation: Any = factories.ConversationFactory.create(office=office)
 
     assert is_assignable(office_id=office.pk, user=member.user) is eligible
     assert member.is_assignable is eligible
@@ -54,5 +54,5 @@ def test_who_may_be_assigned_is_decided_once(office: Any, role: str, eligible: b
 
 
 def test_a_member_of_another_office_is_never_assignable(office: Any) -> None:
-    elsewhere: Any = factories.MembershipFactory(role=Role.STAFF)
+    elsewhere: Any = factories.MembershipFactory.create(role=Role.STAFF)
     assert not is_assignable(office_id=office.pk, user=elsewhere.user)

@@ -299,7 +299,7 @@ def test_list_recent_messages_needs_an_aware_datetime(fake):
             account_sid=fake.account_sid,
             auth_token=fake.auth_token,
             to=TO,
-            date_sent_after=datetime.now(),  # naive on purpose
+            date_sent_after=datetime.now(),  # noqa: DTZ005  naive on purpose
         )
 
 

@@ -35,7 +35,7 @@ def test_form_data_equals_django_querydict(body: bytes) -> None:
 
 
 def test_too_many_fields_is_refused_as_django_refuses_it(settings: object) -> None:
-    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3  # type: ignore[attr-defined]
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3  # type: ignore[attr-defined]  # pytest-django sets any setting
     body = b"a=1&b=2&c=3&d=4"
     with pytest.raises(TooManyFieldsSent):
         QueryDict(body, encoding="utf-8")

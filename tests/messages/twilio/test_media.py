@@ -58,7 +58,7 @@ def resolver_for(answers: dict[str, Sequence[str]]):
         calls.append(host)
         return answers.get(host, ["127.0.0.1"] if host == "127.0.0.1" else ["93.184.215.14"])
 
-    resolve.calls = calls  # type: ignore[attr-defined]
+    resolve.calls = calls  # type: ignore[attr-defined]  # the test reads the calls back
     return resolve
 
 
@@ -471,7 +471,7 @@ def test_https_hop_connects_to_the_checked_address_but_verifies_the_host_name(
     tls_server, monkeypatch, host, trusted
 ):
     port, cert = tls_server
-    monkeypatch.setattr(media.certifi, "where", lambda: cert)
+    monkeypatch.setattr("messages.twilio.media.certifi.where", lambda: cert)
     hop = media._Hop(f"https://{host}/x", host, "https", host, port, "/x", allow_loopback=True)
     timeout = urllib3.Timeout(connect=2, read=2)
     if trusted:

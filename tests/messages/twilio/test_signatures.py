@@ -298,7 +298,7 @@ def test_subaccount_asks_the_office_selector_for_well_formed_sids(monkeypatch):
         return found
 
     fake_module = types.ModuleType("offices.selectors")
-    fake_module.twilio_subaccount_for = twilio_subaccount_for  # type: ignore[attr-defined]
+    fake_module.twilio_subaccount_for = twilio_subaccount_for  # type: ignore[attr-defined]  # a stand-in module
     monkeypatch.setitem(sys.modules, "offices.selectors", fake_module)
 
     assert signatures._subaccount(SUB_ACCOUNT) is found

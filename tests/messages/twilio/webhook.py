@@ -22,7 +22,7 @@ def fixture_names(prefix: str) -> list[str]:
 
 
 def body(response: Any) -> str:
-    return response.content.decode()
+    return str(response.content, "utf-8")
 
 
 def post_signed_in_parallel(path: str, requests: list[dict[str, str]], *, threads: int) -> list[int]:
