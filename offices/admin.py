@@ -120,7 +120,7 @@ class OfficeAdmin(OfficeScopedAdmin):
         return request.user.is_superuser
 
 
-class MembershipAddForm(forms.ModelForm):
+class MembershipAddForm(forms.ModelForm[Membership]):
     """An office admin adds an existing account to their office by naming it exactly.
 
     They never browse the platform's users: the account is found by its exact username or (ignoring case)

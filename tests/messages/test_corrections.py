@@ -32,8 +32,8 @@ def staff2(office: Any) -> Any:
 
 @pytest.fixture
 def message(office: Any) -> Message:
-    conversation: Any = factories.ConversationFactory(office=office, constituent__office=office)
-    message: Any = factories.MessageFactory(
+    conversation = factories.ConversationFactory.create(office=office, constituent__office=office)
+    message = factories.MessageFactory.create(
         conversation=conversation, body=SECRET, details={"opt_out_type": "", "num_media_declared": 0}
     )
     Conversation.objects.filter(pk=conversation.pk).update(last_message_preview=preview_text(SECRET, "sms"))
@@ -84,7 +84,7 @@ def test_the_preview_of_a_later_message_is_left_alone(office: Any, staff2: Any, 
 
 
 def test_another_offices_message_is_not_found_and_nothing_changes(staff2: Any, message: Message) -> None:
-    other: Any = factories.OfficeFactory()
+    other = factories.OfficeFactory.create()
     before = _state(message)
     with pytest.raises(Message.DoesNotExist):
         message_redact(office=other, message_id=message.pk, by=staff2, reason="An SSN")
