@@ -20,7 +20,7 @@ Webhook parameter references:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -32,16 +32,19 @@ from messages.twilio.errors import PayloadError
 
 __all__ = [
     "ACCOUNT_SID_PREFIXES",
+    "API_VERSION",
     "MAX_INBOUND_BODY_LENGTH",
     "MAX_MEDIA_PER_MESSAGE",
     "DeliveryStatus",
     "FormData",
+    "FormPairs",
     "InboundMedia",
     "InboundSms",
     "RawParams",
     "caller_e164",
     "duration_seconds",
     "field_value",
+    "inbound_sms_form",
     "is_sid",
     "lenient_int",
     "normalize_phone",
@@ -337,3 +340,66 @@ def parse_delivery_status(post: FormData) -> DeliveryStatus:
         from_raw=field_value(raw, "From") or "",
         raw=raw,
     )
+
+
+# --- form builders ---------------------------------------------------------------------------------
+# The inverse of the parsers: a webhook body from domain values, as Twilio would send it (the simulators).
+
+
+def inbound_sms_form(
+    *,
+    account_sid: str,
+    message_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    media: Sequence[tuple[str, str]] = (),
+    num_segments: int = 1,
+    from_city: str = "",
+    from_state: str = "",
+    from_zip: str = "",
+    from_country: str = "",
+    to_city: str = "",
+    to_state: str = "",
+    to_zip: str = "",
+    to_country: str = "",
+    messaging_service_sid: str | None = None,
+    opt_out_type: str | None = None,
+) -> FormPairs:
+    """The incoming-message webhook's fields, in the order Twilio sends them; :func:`parse_inbound_sms`
+    reads them back. ``media`` is ``(url, content type)`` pairs, numbered in order from 0; the location
+    fields are the carrier's, ``""`` when unknown as Twilio sends them. ``MessagingServiceSid`` and
+    ``OptOutType`` are sent only when given, as Twilio sends them only then."""
+    if len(media) > MAX_MEDIA_PER_MESSAGE:
+        raise ValueError(f"Twilio sends at most {MAX_MEDIA_PER_MESSAGE} media per message, not {len(media)}")
+    form = [
+        ("ToCountry", to_country),
+        ("ToState", to_state),
+        ("SmsMessageSid", message_sid),
+        ("NumMedia", str(len(media))),
+        ("ToCity", to_city),
+        ("FromZip", from_zip),
+        ("SmsSid", message_sid),
+        ("FromState", from_state),
+        ("SmsStatus", "received"),
+        ("FromCity", from_city),
+        ("Body", body),
+        ("FromCountry", from_country),
+        ("To", to_number),
+    ]
+    if messaging_service_sid is not None:
+        form.append(("MessagingServiceSid", messaging_service_sid))
+    form += [
+        ("ToZip", to_zip),
+        ("NumSegments", str(num_segments)),
+        ("MessageSid", message_sid),
+        ("AccountSid", account_sid),
+        ("From", from_number),
+        ("ApiVersion", API_VERSION),
+    ]
+    if opt_out_type is not None:
+        form.append(("OptOutType", opt_out_type))
+    for index, (url, content_type) in enumerate(media):
+        form.append((f"MediaContentType{index}", content_type))
+        form.append((f"MediaUrl{index}", url))
+    return form

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from messages.twilio.errors import PayloadError
 from messages.twilio.payloads import (
     ACCOUNT_SID_PREFIXES,
+    API_VERSION,
     FormData,
+    FormPairs,
     RawParams,
     caller_e164,
     duration_seconds,
@@ -35,6 +37,7 @@ __all__ = [
     "CALL_SID_PREFIXES",
     "RECORDING_SID_PREFIXES",
     "TRANSCRIPTION_SID_PREFIXES",
+    "CallLeg",
     "CallStatus",
     "DialResult",
     "GatherResult",
@@ -42,6 +45,10 @@ __all__ = [
     "RecordResult",
     "RecordingStatus",
     "TranscriptionResult",
+    "call_status_form",
+    "dial_result_form",
+    "gather_form",
+    "inbound_call_form",
     "parse_call_status",
     "parse_dial_result",
     "parse_gather_result",
@@ -49,6 +56,10 @@ __all__ = [
     "parse_record_result",
     "parse_recording_status",
     "parse_transcription_result",
+    "record_result_form",
+    "recording_status_form",
+    "recording_url_for",
+    "transcription_form",
 ]
 
 CALL_SID_PREFIXES = ("CA",)
@@ -238,3 +249,171 @@ def parse_record_result(post: FormData) -> RecordResult:
         digits=optional_value(raw, "Digits"),
         raw=raw,
     )
+
+
+# --- form builders ---------------------------------------------------------------------------------
+# The inverse of the parsers: each request Twilio makes about a call, from domain values (the simulator).
+
+
+@dataclass(frozen=True, slots=True)
+class CallLeg:
+    """One leg of a call as Twilio describes it in every request about that leg."""
+
+    account_sid: str
+    call_sid: str
+    from_number: str  # the raw caller ID: "Anonymous" or "" when it is withheld
+    to_number: str
+    direction: str = "inbound"  # "outbound-dial" for a staff phone rung by <Dial>
+    parent_call_sid: str | None = None  # the caller's call, on a leg that <Dial> started
+    caller_city: str = ""  # the caller's carrier location; "" when unknown
+    caller_state: str = ""
+    caller_zip: str = ""
+
+
+def recording_url_for(account_sid: str, recording_sid: str) -> str:
+    """The REST URL Twilio gives a recording (and names it by in ``<Record>`` and recording callbacks)."""
+    return f"https://api.twilio.com/{API_VERSION}/Accounts/{account_sid}/Recordings/{recording_sid}"
+
+
+def inbound_call_form(leg: CallLeg, *, call_status: str = "ringing") -> FormPairs:
+    """The leg's own fields, in the order Twilio sends them: the incoming-call webhook (and a staff leg's
+    ``<Number url>`` request); every other request about the leg starts with them. Read back by
+    :func:`parse_inbound_call`. The caller's location is sent when known."""
+    form = [
+        ("AccountSid", leg.account_sid),
+        ("ApiVersion", API_VERSION),
+        ("CallSid", leg.call_sid),
+        ("CallStatus", call_status),
+        ("Called", leg.to_number),
+        ("Caller", leg.from_number),
+    ]
+    for name, value in (
+        ("CallerCity", leg.caller_city),
+        ("CallerState", leg.caller_state),
+        ("CallerZip", leg.caller_zip),
+    ):
+        if value:
+            form.append((name, value))
+    form += [("Direction", leg.direction), ("From", leg.from_number)]
+    if leg.parent_call_sid is not None:
+        form.append(("ParentCallSid", leg.parent_call_sid))
+    form.append(("To", leg.to_number))
+    return form
+
+
+def gather_form(
+    leg: CallLeg,
+    *,
+    digits: str | None = None,
+    speech_result: str | None = None,
+    confidence: float | None = None,
+    call_status: str = "in-progress",
+) -> FormPairs:
+    """The ``<Gather action>`` request: the keys pressed and/or the words said (neither: the caller was
+    silent). Read back by :func:`parse_gather_result`."""
+    form = inbound_call_form(leg, call_status=call_status)
+    if speech_result is not None:
+        form.append(("SpeechResult", speech_result))
+        if confidence is not None:
+            form.append(("Confidence", f"{confidence:g}"))
+    if digits is not None:
+        form.append(("Digits", digits))
+    return form
+
+
+def dial_result_form(
+    leg: CallLeg,
+    *,
+    dial_call_status: str,
+    dial_call_sid: str | None = None,
+    dial_call_duration: int | None = None,
+    call_status: str = "in-progress",
+) -> FormPairs:
+    """The ``<Dial action>`` request about the caller's leg: how the dialled leg ended, and, when a staff
+    phone answered, that leg's SID and length. Read back by :func:`parse_dial_result`."""
+    form = [*inbound_call_form(leg, call_status=call_status), ("DialCallStatus", dial_call_status)]
+    if dial_call_sid is not None:
+        form.append(("DialCallSid", dial_call_sid))
+    if dial_call_duration is not None:
+        form.append(("DialCallDuration", str(dial_call_duration)))
+    return form
+
+
+def record_result_form(
+    leg: CallLeg,
+    *,
+    recording_url: str,
+    recording_duration: int | None,
+    digits: str | None = None,
+    recording_sid: str | None = None,
+    call_status: str = "in-progress",
+) -> FormPairs:
+    """The ``<Record action>`` request. Twilio names the recording by its URL here (the SID is sent only
+    when given). Read back by :func:`parse_record_result`."""
+    form = inbound_call_form(leg, call_status=call_status)
+    if recording_sid is not None:
+        form.append(("RecordingSid", recording_sid))
+    form.append(("RecordingUrl", recording_url))
+    if recording_duration is not None:
+        form.append(("RecordingDuration", str(recording_duration)))
+    if digits is not None:
+        form.append(("Digits", digits))
+    return form
+
+
+def recording_status_form(
+    leg: CallLeg,
+    *,
+    recording_sid: str,
+    recording_url: str,
+    recording_status: str,
+    recording_duration: int | None,
+    channels: int = 1,
+    source: str = "RecordVerb",
+) -> FormPairs:
+    """The ``recordingStatusCallback`` request, which names the call but none of its numbers. Read back by
+    :func:`parse_recording_status`."""
+    form = [
+        ("AccountSid", leg.account_sid),
+        ("CallSid", leg.call_sid),
+        ("RecordingSid", recording_sid),
+        ("RecordingUrl", recording_url),
+        ("RecordingStatus", recording_status),
+    ]
+    if recording_duration is not None:
+        form.append(("RecordingDuration", str(recording_duration)))
+    form += [("RecordingChannels", str(channels)), ("RecordingSource", source)]
+    return form
+
+
+def transcription_form(
+    leg: CallLeg,
+    *,
+    recording_sid: str,
+    recording_url: str,
+    transcription_sid: str,
+    transcription_status: str,
+    transcription_text: str,
+    call_status: str = "completed",
+) -> FormPairs:
+    """The ``transcribeCallback`` request (``""`` text when the transcription failed). Read back by
+    :func:`parse_transcription_result`."""
+    return [
+        *inbound_call_form(leg, call_status=call_status),
+        ("RecordingSid", recording_sid),
+        ("RecordingUrl", recording_url),
+        ("TranscriptionSid", transcription_sid),
+        ("TranscriptionStatus", transcription_status),
+        ("TranscriptionText", transcription_text),
+        ("TranscriptionType", "fast"),
+        ("TranscriptionUrl", f"{recording_url}/Transcriptions/{transcription_sid}"),
+    ]
+
+
+def call_status_form(leg: CallLeg, *, call_status: str, call_duration: int | None = None) -> FormPairs:
+    """The call status callback: the leg's new status and, once it has ended, its length. Read back by
+    :func:`parse_call_status`."""
+    form = inbound_call_form(leg, call_status=call_status)
+    if call_duration is not None:
+        form.append(("CallDuration", str(call_duration)))
+    return form

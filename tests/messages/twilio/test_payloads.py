@@ -9,6 +9,8 @@ from django.http import QueryDict
 from messages.twilio.errors import PayloadError
 from messages.twilio.payloads import (
     InboundMedia,
+    InboundSms,
+    inbound_sms_form,
     normalize_phone,
     parse_delivery_status,
     parse_inbound_sms,
@@ -282,3 +284,91 @@ def test_delivery_status_without_status_is_a_payload_error():
     del params["MessageStatus"], params["SmsStatus"]
     with pytest.raises(PayloadError, match="MessageStatus"):
         parse_delivery_status(form(params))
+
+
+# --- the form builder: the inverse of the parser --------------------------------------------------------
+
+
+def post_of(pairs: list[tuple[str, str]]) -> QueryDict:
+    """The form as the webhook view sees it: encoded and decoded again, every pair kept in order."""
+    return QueryDict(urlencode(pairs))
+
+
+def test_inbound_sms_form_parses_back_to_the_same_text() -> None:
+    media = [("https://api.twilio.com/m/ME1", "image/jpeg"), ("https://api.twilio.com/m/ME2", "image/png")]
+    pairs = inbound_sms_form(
+        account_sid=ACCOUNT,
+        message_sid=MMS,
+        from_number="+14155552671",
+        to_number="+14155550100",
+        body="  Pothole on Main St\n",
+        media=media,
+        num_segments=2,
+        from_city="OAKLAND",
+        from_state="CA",
+        from_zip="94612",
+        from_country="US",
+        to_city="SAN FRANCISCO",
+        messaging_service_sid=SERVICE,
+        opt_out_type="STOP",
+    )
+
+    sms = parse_inbound_sms(post_of(pairs))
+
+    assert sms == InboundSms(
+        message_sid=MMS,
+        account_sid=ACCOUNT,
+        messaging_service_sid=SERVICE,
+        from_raw="+14155552671",
+        from_e164="+14155552671",
+        to_raw="+14155550100",
+        to_e164="+14155550100",
+        body="  Pothole on Main St\n",
+        num_media=2,
+        media=(
+            InboundMedia(url="https://api.twilio.com/m/ME1", content_type="image/jpeg", index=0),
+            InboundMedia(url="https://api.twilio.com/m/ME2", content_type="image/png", index=1),
+        ),
+        from_city="OAKLAND",
+        from_state="CA",
+        from_zip="94612",
+        from_country="US",
+        opt_out_type="STOP",
+        raw={},
+    )
+    # What Twilio sends besides: the SID under its older names, the segment count, the office's location.
+    assert (sms.raw["SmsSid"], sms.raw["SmsMessageSid"]) == ([MMS], [MMS])
+    assert (sms.raw["NumSegments"], sms.raw["ToCity"], sms.raw["SmsStatus"]) == (
+        ["2"],
+        ["SAN FRANCISCO"],
+        ["received"],
+    )
+
+
+def test_inbound_sms_form_sends_the_optional_fields_only_when_given() -> None:
+    pairs = inbound_sms_form(
+        account_sid=ACCOUNT,
+        message_sid=MESSAGE,
+        from_number="+14155552671",
+        to_number="+14155550100",
+        body="Hi",
+    )
+    names = [name for name, _ in pairs]
+    assert "MessagingServiceSid" not in names
+    assert "OptOutType" not in names
+    assert not any(name.startswith("Media") for name in names)
+    sms = parse_inbound_sms(post_of(pairs))
+    assert (sms.messaging_service_sid, sms.opt_out_type, sms.num_media, sms.media) == (None, None, 0, ())
+    assert (sms.from_city, sms.from_state, sms.from_zip, sms.from_country) == ("", "", "", "")
+
+
+def test_inbound_sms_form_refuses_more_media_than_twilio_sends() -> None:
+    with pytest.raises(ValueError, match="at most 10"):
+        inbound_sms_form(
+            account_sid=ACCOUNT,
+            message_sid=MMS,
+            from_number="+14155552671",
+            to_number="+14155550100",
+            body="",
+            media=[(f"https://api.twilio.com/m/ME{i}", "image/jpeg") for i in range(11)],
+        )
