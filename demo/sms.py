@@ -1,8 +1,8 @@
 """Text the app as a constituent would, with no Twilio account: a signed inbound-SMS webhook over HTTP.
 
-The request is what Twilio sends: the same form fields (built by ``messages.twilio.payloads``), form-encoded,
-signed with Twilio's signature header for the exact URL posted to. So a simulated
-text runs the real path (signature check, parsing, intake, the worker) and nothing is faked on the way in.
+The request is what Twilio sends: the same form fields (built by ``messages.twilio.payloads``),
+form-encoded, signed with Twilio's signature header for the exact URL posted to. So a simulated text runs
+the real path (signature check, parsing, intake, the worker) and nothing is faked on the way in.
 
 Used by ``manage.py simulate_sms`` and the staff "text simulator" page (DEMO_MODE only). It is not a
 webhook view: it makes an outbound HTTP request, which webhook views must never do.
