@@ -4,12 +4,12 @@
 TwiML the app answers with, and follows it verb by verb as Twilio would: it answers each ``<Gather>`` with
 the next scripted input, rings (or not) the ``<Dial>`` numbers and requests the staff leg's ``<Number url>``,
 "records" at ``<Record>`` (the action, then the recording status and transcription callbacks), and finally
-posts the call status callback. Every request carries Twilio's form fields and a valid
-``X-Twilio-Signature``, so the real path runs (signature check, parsing, services, workers).
+posts the call status callback. Every request carries Twilio's form fields (built by
+``voice.twilio.payloads``) and a valid Twilio signature, so the real path runs (signature check, parsing,
+services, workers).
 
 Where the requests go is a :class:`Transport`: :func:`http_transport` posts over HTTP (the demo's
 "place a simulated call" page and the benchmark); tests pass one around Django's test client.
-Field references: https://www.twilio.com/docs/usage/webhooks/voice-webhooks and the pages of each verb.
 """
 
 from __future__ import annotations
@@ -25,8 +25,18 @@ from django.urls import reverse
 
 from demo.sms import PLACEHOLDER_ACCOUNT_SID, SUCCESS_STATUSES, SimulatorError
 from messages.twilio.signatures import SIGNATURE_HEADER, sign
+from voice.twilio.payloads import (
+    CallLeg,
+    call_status_form,
+    dial_result_form,
+    gather_form,
+    inbound_call_form,
+    record_result_form,
+    recording_status_form,
+    recording_url_for,
+    transcription_form,
+)
 
-API_VERSION = "2010-04-01"
 TIMEOUT_SECONDS = 10
 MAX_VERBS = 40
 SILENCE = ""
@@ -87,24 +97,16 @@ class _Call:
         self.script = script
         self.post_raw = post
         self.trace = CallTrace(call_sid=script.call_sid)
+        self.leg = CallLeg(
+            account_sid=script.account_sid,
+            call_sid=script.call_sid,
+            from_number=script.from_number,
+            to_number=script.to_number,
+        )
         self.inputs = list(script.inputs)
         self.started = time.monotonic()
 
     # --- requests ---------------------------------------------------------------------------------------
-
-    def base(self, status: str = "in-progress") -> list[tuple[str, str]]:
-        """The parameters Twilio sends with every request about the caller's leg."""
-        return [
-            ("AccountSid", self.script.account_sid),
-            ("ApiVersion", API_VERSION),
-            ("CallSid", self.script.call_sid),
-            ("CallStatus", status),
-            ("Called", self.script.to_number),
-            ("Caller", self.script.from_number),
-            ("Direction", "inbound"),
-            ("From", self.script.from_number),
-            ("To", self.script.to_number),
-        ]
 
     def post(self, path: str, params: Sequence[tuple[str, str]], *, twiml: bool) -> str | None:
         began = time.monotonic()
@@ -118,7 +120,7 @@ class _Call:
     # --- the call ------------------------------------------------------------------------------------------
 
     def run(self) -> CallTrace:
-        twiml = self.post(reverse("twilio:voice-received"), self.base("ringing"), twiml=True)
+        twiml = self.post(reverse("twilio:voice-received"), inbound_call_form(self.leg), twiml=True)
         for _ in range(MAX_VERBS):
             if twiml is None:
                 break
@@ -126,8 +128,8 @@ class _Call:
         else:
             self.trace.ended_by = "too many verbs"
         duration = max(1, round(time.monotonic() - self.started) + self.script.voicemail_seconds)
-        status_params = [*self.base("completed"), ("CallDuration", str(duration))]
-        self.post(reverse("twilio:voice-status"), status_params, twiml=False)
+        status = call_status_form(self.leg, call_status="completed", call_duration=duration)
+        self.post(reverse("twilio:voice-status"), status, twiml=False)
         return self.trace
 
     def follow(self, twiml: str) -> str | None:
@@ -146,7 +148,9 @@ class _Call:
                 if result is not None:
                     return result
             elif verb.tag == "Redirect":
-                return self.post(verb.text or "", self.base(), twiml=True)
+                return self.post(
+                    verb.text or "", inbound_call_form(self.leg, call_status="in-progress"), twiml=True
+                )
             elif verb.tag in ("Hangup", "Reject"):
                 self.trace.ended_by = "hangup"
                 return None
@@ -155,53 +159,50 @@ class _Call:
 
     def gather(self, verb: ET.Element) -> str | None:
         answer = self.inputs.pop(0) if self.inputs else SILENCE
-        params = self.base()
         if answer.startswith("say:"):
-            params += [("SpeechResult", answer[4:]), ("Confidence", "0.92")]
-        elif answer:
-            params.append(("Digits", answer))
+            params = gather_form(self.leg, speech_result=answer[4:], confidence=0.92)
+        else:
+            params = gather_form(self.leg, digits=answer or None)
         return self.post(verb.get("action", ""), params, twiml=True)
 
     def dial(self, verb: ET.Element) -> str | None:
         numbers = [number for number in verb if number.tag == "Number"]
-        params = self.base()
         if self.script.staff_answers and numbers:
             leg_sid = new_sid("CA")
             number = numbers[0]
             if number.get("url"):
-                # The staff leg: its own CallSid; From is the caller ID shown to staff, To the staff phone.
-                leg = [
-                    ("AccountSid", self.script.account_sid),
-                    ("ApiVersion", API_VERSION),
-                    ("CallSid", leg_sid),
-                    ("CallStatus", "in-progress"),
-                    ("Direction", "outbound-dial"),
-                    ("From", self.script.from_number),
-                    ("ParentCallSid", self.script.call_sid),
-                    ("To", (number.text or "").strip()),
-                ]
-                self.post(number.get("url", ""), leg, twiml=True)
+                # The staff leg: its own call SID, from the caller ID shown to staff, to the staff phone.
+                staff_leg = CallLeg(
+                    account_sid=self.script.account_sid,
+                    call_sid=leg_sid,
+                    from_number=self.script.from_number,
+                    to_number=(number.text or "").strip(),
+                    direction="outbound-dial",
+                    parent_call_sid=self.script.call_sid,
+                )
+                self.post(
+                    number.get("url", ""), inbound_call_form(staff_leg, call_status="in-progress"), twiml=True
+                )
             self.trace.dial_call_sid = leg_sid
-            params += [("DialCallStatus", "completed"), ("DialCallSid", leg_sid), ("DialCallDuration", "42")]
+            params = dial_result_form(
+                self.leg, dial_call_status="completed", dial_call_sid=leg_sid, dial_call_duration=42
+            )
         else:
-            params.append(("DialCallStatus", "no-answer"))
+            params = dial_result_form(self.leg, dial_call_status="no-answer")
         return self.post(verb.get("action", ""), params, twiml=True)
 
     def record(self, verb: ET.Element) -> str | None:
         recording_sid = new_sid("RE")
-        url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.script.account_sid}/Recordings/{recording_sid}"
+        url = recording_url_for(self.script.account_sid, recording_sid)
         seconds = self.script.voicemail_seconds
         callback = verb.get("recordingStatusCallback", "")
-        recording = [
-            ("AccountSid", self.script.account_sid),
-            ("CallSid", self.script.call_sid),
-            ("RecordingSid", recording_sid),
-            ("RecordingUrl", url),
-            ("RecordingStatus", "completed" if seconds else "absent"),
-            ("RecordingDuration", str(seconds)),
-            ("RecordingChannels", "1"),
-            ("RecordingSource", "RecordVerb"),
-        ]
+        recording = recording_status_form(
+            self.leg,
+            recording_sid=recording_sid,
+            recording_url=url,
+            recording_status="completed" if seconds else "absent",
+            recording_duration=seconds,
+        )
         if seconds <= 0:
             # An empty recording: no action request; Twilio runs the verbs after <Record>
             # (https://www.twilio.com/docs/voice/twiml/record#action).
@@ -209,7 +210,7 @@ class _Call:
                 self.post(callback, recording, twiml=False)
             return None
         self.trace.recording_sids.append(recording_sid)
-        action = [*self.base(), ("RecordingUrl", url), ("RecordingDuration", str(seconds)), ("Digits", "#")]
+        action = record_result_form(self.leg, recording_url=url, recording_duration=seconds, digits="#")
         next_twiml = self.post(verb.get("action", ""), action, twiml=True)
         if callback:
             self.post(callback, recording, twiml=False)
@@ -217,17 +218,14 @@ class _Call:
         if verb.get("transcribe") == "true" and transcribe_callback and seconds in TRANSCRIBED_SECONDS:
             transcription_sid = new_sid("TR")
             self.trace.transcription_sids.append(transcription_sid)
-            transcription = [
-                *self.base("completed"),
-                ("RecordingSid", recording_sid),
-                ("RecordingUrl", url),
-                ("TranscriptionSid", transcription_sid),
-                ("TranscriptionStatus", "completed"),
-                ("TranscriptionText", self.script.voicemail_text),
-                ("TranscriptionType", "fast"),
-                ("TranscriptionUrl", f"https://api.twilio.com/{API_VERSION}/Accounts/{self.script.account_sid}"
-                 f"/Recordings/{recording_sid}/Transcriptions/{transcription_sid}"),
-            ]  # fmt: skip
+            transcription = transcription_form(
+                self.leg,
+                recording_sid=recording_sid,
+                recording_url=url,
+                transcription_sid=transcription_sid,
+                transcription_status="completed",
+                transcription_text=self.script.voicemail_text,
+            )
             self.post(transcribe_callback, transcription, twiml=False)
         return next_twiml
 

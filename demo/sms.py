@@ -1,8 +1,8 @@
 """Text the app as a constituent would, with no Twilio account: a signed inbound-SMS webhook over HTTP.
 
-The request is what Twilio sends (https://www.twilio.com/docs/messaging/guides/webhook-request): the same
-form fields, form-encoded, signed with ``X-Twilio-Signature`` for the exact URL posted to. So a simulated
-text runs the real path (signature check, parsing, intake, the worker) and nothing is faked on the way in.
+The request is what Twilio sends: the same form fields (built by ``messages.twilio.payloads``),
+form-encoded, signed with Twilio's signature header for the exact URL posted to. So a simulated text runs
+the real path (signature check, parsing, intake, the worker) and nothing is faked on the way in.
 
 Used by ``manage.py simulate_sms`` and the staff "text simulator" page (DEMO_MODE only). It is not a
 webhook view: it makes an outbound HTTP request, which webhook views must never do.
@@ -21,10 +21,10 @@ from django.urls import reverse
 from phonenumbers import geocoder
 
 from messages.segments import segment_info
+from messages.twilio.payloads import inbound_sms_form
 from messages.twilio.signatures import SIGNATURE_HEADER, sign
 
 TIMEOUT_SECONDS = 10
-API_VERSION = "2010-04-01"
 # Used when the deployment has no TWILIO_ACCOUNT_SID (the offline demo). The webhook only needs an AC SID
 # of the right shape; the signature, made with the auth token, is what authenticates the request.
 PLACEHOLDER_ACCOUNT_SID = "AC" + "0" * 32
@@ -78,7 +78,7 @@ def parse_e164(value: str) -> str:
 
 
 def _location(e164: str) -> tuple[str, str, str]:
-    """(country, state, city) as Twilio fills ``FromCountry``/``FromState``/``FromCity``: upper-case city."""
+    """(country, state, city) of a number as Twilio reports a carrier's location: upper-case city."""
     number = phonenumbers.parse(e164, None)
     country = phonenumbers.region_code_for_number(number) or ""
     place = geocoder.description_for_number(number, "en")
@@ -95,34 +95,24 @@ def new_message_sid(*, has_media: bool = False) -> str:
 def inbound_sms_params(
     *, to: str, from_: str, body: str, account_sid: str, message_sid: str, media_urls: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
-    """Twilio's incoming-message webhook fields, in the order Twilio sends them. Media types are guessed."""
+    """Twilio's incoming-message webhook body, as Twilio sends it. Media types are guessed."""
     to_country, to_state, to_city = _location(to)
     from_country, from_state, from_city = _location(from_)
-    params = [
-        ("ToCountry", to_country),
-        ("ToState", to_state),
-        ("SmsMessageSid", message_sid),
-        ("NumMedia", str(len(media_urls))),
-        ("ToCity", to_city),
-        ("FromZip", ""),
-        ("SmsSid", message_sid),
-        ("FromState", from_state),
-        ("SmsStatus", "received"),
-        ("FromCity", from_city),
-        ("Body", body),
-        ("FromCountry", from_country),
-        ("To", to),
-        ("ToZip", ""),
-        ("NumSegments", str(segment_info(body).segments if body and not media_urls else 1)),
-        ("MessageSid", message_sid),
-        ("AccountSid", account_sid),
-        ("From", from_),
-        ("ApiVersion", API_VERSION),
-    ]
-    for index, url in enumerate(media_urls):
-        params.append((f"MediaContentType{index}", "image/jpeg"))
-        params.append((f"MediaUrl{index}", url))
-    return params
+    return inbound_sms_form(
+        account_sid=account_sid,
+        message_sid=message_sid,
+        from_number=from_,
+        to_number=to,
+        body=body,
+        media=[(url, "image/jpeg") for url in media_urls],
+        num_segments=segment_info(body).segments if body and not media_urls else 1,
+        from_city=from_city,
+        from_state=from_state,
+        from_country=from_country,
+        to_city=to_city,
+        to_state=to_state,
+        to_country=to_country,
+    )
 
 
 def simulate_inbound_sms(

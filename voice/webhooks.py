@@ -37,10 +37,15 @@ from django.http.response import HttpResponseBase
 
 from common.ids import MAX_ID_DIGITS
 from messages.twilio.errors import PayloadError
-from messages.twilio.payloads import (
+from messages.twilio.payloads import is_sid
+from messages.twilio.signatures import signed_for_office_id, twilio_signature_required, twilio_webhook
+from messages.twilio.twiml import TWIML_CONTENT_TYPE
+from offices.selectors import ivr_audio_get
+from voice import services as voice
+from voice.services.steps import Step
+from voice.twilio.payloads import (
     CALL_SID_PREFIXES,
     InboundCall,
-    is_sid,
     parse_call_status,
     parse_dial_result,
     parse_gather_result,
@@ -49,11 +54,6 @@ from messages.twilio.payloads import (
     parse_recording_status,
     parse_transcription_result,
 )
-from messages.twilio.signatures import signed_for_office_id, twilio_signature_required, twilio_webhook
-from messages.twilio.twiml import TWIML_CONTENT_TYPE
-from offices.selectors import ivr_audio_get
-from voice import services as voice
-from voice.services.steps import Step
 from voice.twiml import audio_ref_from_token, render
 
 logger = logging.getLogger(__name__)

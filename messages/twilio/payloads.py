@@ -1,4 +1,8 @@
-"""Twilio webhook form data -> frozen dataclasses. The only module that knows Twilio's field names.
+"""Twilio webhook form data <-> frozen dataclasses, for texts, and the field readers every parser shares.
+
+This module and ``voice.twilio.payloads`` (the voice webhooks, built on the readers here) are the only
+modules that know Twilio's webhook field names: the parsers read them, and the form builders
+(:func:`inbound_sms_form`) write them for the simulators, so nothing else spells a Twilio field.
 
 Rules applied to every payload:
 - NUL bytes are stripped from every key and value (PostgreSQL ``text`` cannot store them); everything
@@ -11,13 +15,12 @@ Rules applied to every payload:
 Webhook parameter references:
 - Messaging: https://www.twilio.com/docs/messaging/guides/webhook-request
 - Status callbacks: https://www.twilio.com/docs/messaging/guides/track-outbound-message-status
-- Voice: https://www.twilio.com/docs/usage/webhooks/voice-webhooks
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -28,33 +31,40 @@ from django.utils.datastructures import MultiValueDict
 from messages.twilio.errors import PayloadError
 
 __all__ = [
+    "ACCOUNT_SID_PREFIXES",
+    "API_VERSION",
     "MAX_INBOUND_BODY_LENGTH",
     "MAX_MEDIA_PER_MESSAGE",
-    "CallStatus",
     "DeliveryStatus",
-    "DialResult",
-    "GatherResult",
-    "InboundCall",
+    "FormData",
+    "FormPairs",
     "InboundMedia",
     "InboundSms",
     "RawParams",
-    "RecordingStatus",
-    "TranscriptionResult",
+    "caller_e164",
+    "duration_seconds",
+    "field_value",
+    "inbound_sms_form",
     "is_sid",
+    "lenient_int",
     "normalize_phone",
-    "parse_call_status",
+    "optional_sid",
+    "optional_value",
     "parse_delivery_status",
-    "parse_dial_result",
-    "parse_gather_result",
-    "parse_inbound_call",
     "parse_inbound_sms",
-    "parse_recording_status",
-    "parse_transcription_result",
     "raw_params",
+    "required_present",
+    "required_sid",
+    "required_value",
 ]
 
 RawParams = dict[str, list[str]]
 FormData = MultiValueDict[str, str] | Mapping[str, str]
+# A webhook body as the form builders make it: (name, value) pairs in the order Twilio sends them.
+FormPairs = list[tuple[str, str]]
+
+# The REST API version Twilio names in every webhook (``ApiVersion``) and in resource URLs.
+API_VERSION = "2010-04-01"
 
 # Twilio caps bodies at 1,600 characters; anything near 10,000 is not a Twilio message at all.
 MAX_INBOUND_BODY_LENGTH = 10_000
@@ -65,11 +75,8 @@ MAX_MEDIA_PER_MESSAGE = 10
 # (https://www.twilio.com/docs/glossary/what-is-a-sid).
 _SID_RE = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 MESSAGE_SID_PREFIXES = ("SM", "MM")
-CALL_SID_PREFIXES = ("CA",)
 ACCOUNT_SID_PREFIXES = ("AC",)
 MESSAGING_SERVICE_SID_PREFIXES = ("MG",)
-RECORDING_SID_PREFIXES = ("RE",)
-TRANSCRIPTION_SID_PREFIXES = ("TR",)
 
 # Characters a human-typed or Twilio-sent phone number may contain. Checked before `phonenumbers`
 # sees the text, because `phonenumbers.parse` maps letters to keypad digits ("CIVICDESK" would "parse").
@@ -168,68 +175,8 @@ class DeliveryStatus:
     raw: RawParams = field(compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
-class InboundCall:
-    call_sid: str
-    account_sid: str
-    from_raw: str
-    from_e164: str | None
-    to_raw: str
-    to_e164: str | None
-    call_status: str
-    direction: str
-    caller_city: str  # "" when unknown, as Twilio sends it
-    caller_state: str
-    caller_zip: str
-    raw: RawParams = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class GatherResult:
-    call_sid: str
-    digits: str | None
-    speech_result: str | None
-    raw: RawParams = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class DialResult:
-    call_sid: str
-    dial_call_status: str
-    dial_call_sid: str | None
-    dial_call_duration: int | None
-    raw: RawParams = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingStatus:
-    call_sid: str
-    recording_sid: str
-    recording_url: str
-    recording_status: str
-    recording_duration: int | None
-    raw: RawParams = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptionResult:
-    call_sid: str
-    recording_sid: str
-    transcription_sid: str
-    transcription_status: str
-    transcription_text: str | None
-    raw: RawParams = field(compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class CallStatus:
-    call_sid: str
-    call_status: str
-    call_duration: int | None
-    raw: RawParams = field(compare=False, repr=False)
-
-
 # --- field readers ---------------------------------------------------------------------------------
+# Shared by every parser here and in voice.twilio.payloads.
 
 
 def _strip_nul(value: str) -> str:
@@ -251,50 +198,53 @@ def raw_params(post: FormData) -> RawParams:
     return stripped
 
 
-def _get(raw: RawParams, name: str) -> str | None:
+def field_value(raw: RawParams, name: str) -> str | None:
+    """The last value of ``name``, or ``None`` when absent."""
     values = raw.get(name)
     return values[-1] if values else None
 
 
-def _optional(raw: RawParams, name: str) -> str | None:
+def optional_value(raw: RawParams, name: str) -> str | None:
     """The value, or ``None`` when absent or empty."""
-    return _get(raw, name) or None
+    return field_value(raw, name) or None
 
 
-def _required(raw: RawParams, *names: str) -> str:
+def required_value(raw: RawParams, *names: str) -> str:
     """The first non-empty value among ``names`` (aliases of one field)."""
     for name in names:
-        value = _get(raw, name)
+        value = field_value(raw, name)
         if value:
             return value
     raise PayloadError(f"missing required field {' / '.join(names)}")
 
 
-def _required_present(raw: RawParams, name: str) -> str:
+def required_present(raw: RawParams, name: str) -> str:
     """The value, which must be present but may be empty (e.g. a withheld caller ID)."""
-    value = _get(raw, name)
+    value = field_value(raw, name)
     if value is None:
         raise PayloadError(f"missing required field {name}")
     return value
 
 
-def _sid(raw: RawParams, names: tuple[str, ...], prefixes: tuple[str, ...]) -> str:
-    value = _required(raw, *names)
+def required_sid(raw: RawParams, names: tuple[str, ...], prefixes: tuple[str, ...]) -> str:
+    """The first non-empty value among ``names``, which must be a SID with one of ``prefixes``."""
+    value = required_value(raw, *names)
     if not is_sid(value, prefixes):
         raise PayloadError(f"{names[0]} {value[:40]!r} is not a {'/'.join(prefixes)} SID")
     return value
 
 
-def _optional_sid(raw: RawParams, name: str, prefixes: tuple[str, ...]) -> str | None:
-    value = _optional(raw, name)
+def optional_sid(raw: RawParams, name: str, prefixes: tuple[str, ...]) -> str | None:
+    """The value or ``None`` when absent or empty; a present value must be a SID with one of ``prefixes``."""
+    value = optional_value(raw, name)
     if value is not None and not is_sid(value, prefixes):
         raise PayloadError(f"{name} {value[:40]!r} is not a {'/'.join(prefixes)} SID")
     return value
 
 
-def _lenient_int(raw: RawParams, name: str) -> int | None:
+def lenient_int(raw: RawParams, name: str) -> int | None:
     """Integer value, or ``None`` when absent, empty or not a number (used for informational codes)."""
-    value = _optional(raw, name)
+    value = optional_value(raw, name)
     if value is None:
         return None
     try:
@@ -303,9 +253,9 @@ def _lenient_int(raw: RawParams, name: str) -> int | None:
         return None
 
 
-def _duration(raw: RawParams, name: str) -> int | None:
+def duration_seconds(raw: RawParams, name: str) -> int | None:
     """Seconds, or ``None`` when absent/empty; a negative or non-numeric duration is a PayloadError."""
-    value = _optional(raw, name)
+    value = optional_value(raw, name)
     if value is None:
         return None
     try:
@@ -317,7 +267,8 @@ def _duration(raw: RawParams, name: str) -> int | None:
     return seconds
 
 
-def _caller_e164(raw_number: str) -> str | None:
+def caller_e164(raw_number: str) -> str | None:
+    """The sender's E.164 number, or ``None`` for a non-number or a withheld caller ID's placeholder."""
     number = normalize_phone(raw_number)
     return None if number in _PLACEHOLDER_CALLER_IDS else number
 
@@ -326,9 +277,9 @@ def _media(raw: RawParams) -> tuple[InboundMedia, ...]:
     # Collected by index regardless of `NumMedia`: what is present is what we can fetch.
     items = []
     for index in range(MAX_MEDIA_PER_MESSAGE):
-        url = _optional(raw, f"MediaUrl{index}")
+        url = optional_value(raw, f"MediaUrl{index}")
         if url is not None:
-            content_type = _get(raw, f"MediaContentType{index}") or ""
+            content_type = field_value(raw, f"MediaContentType{index}") or ""
             items.append(InboundMedia(url=url, content_type=content_type, index=index))
     return tuple(items)
 
@@ -345,33 +296,33 @@ def parse_inbound_sms(post: FormData) -> InboundSms:
     webhook makes Twilio drop a constituent's text when no fallback URL is set.
     """
     raw = raw_params(post)
-    message_sid = _sid(raw, ("MessageSid", "SmsMessageSid", "SmsSid"), MESSAGE_SID_PREFIXES)
-    account_sid = _sid(raw, ("AccountSid",), ACCOUNT_SID_PREFIXES)
-    messaging_service_sid = _optional_sid(raw, "MessagingServiceSid", MESSAGING_SERVICE_SID_PREFIXES)
-    from_raw = _required(raw, "From")
-    to_raw = _required(raw, "To")
-    body = _get(raw, "Body") or ""
+    message_sid = required_sid(raw, ("MessageSid", "SmsMessageSid", "SmsSid"), MESSAGE_SID_PREFIXES)
+    account_sid = required_sid(raw, ("AccountSid",), ACCOUNT_SID_PREFIXES)
+    messaging_service_sid = optional_sid(raw, "MessagingServiceSid", MESSAGING_SERVICE_SID_PREFIXES)
+    from_raw = required_value(raw, "From")
+    to_raw = required_value(raw, "To")
+    body = field_value(raw, "Body") or ""
     if len(body) > MAX_INBOUND_BODY_LENGTH:
         raise PayloadError(f"Body is {len(body)} characters; refusing more than {MAX_INBOUND_BODY_LENGTH}")
     media = _media(raw)
-    declared = _lenient_int(raw, "NumMedia")
+    declared = lenient_int(raw, "NumMedia")
     num_media = declared if declared is not None and declared >= 0 else len(media)
-    opt_out_type = (_optional(raw, "OptOutType") or "").strip().upper()
+    opt_out_type = (optional_value(raw, "OptOutType") or "").strip().upper()
     return InboundSms(
         message_sid=message_sid,
         account_sid=account_sid,
         messaging_service_sid=messaging_service_sid,
         from_raw=from_raw,
-        from_e164=_caller_e164(from_raw),
+        from_e164=caller_e164(from_raw),
         to_raw=to_raw,
         to_e164=normalize_phone(to_raw),
         body=body,
         num_media=num_media,
         media=media,
-        from_city=_get(raw, "FromCity") or "",
-        from_state=_get(raw, "FromState") or "",
-        from_zip=_get(raw, "FromZip") or "",
-        from_country=_get(raw, "FromCountry") or "",
+        from_city=field_value(raw, "FromCity") or "",
+        from_state=field_value(raw, "FromState") or "",
+        from_zip=field_value(raw, "FromZip") or "",
+        from_country=field_value(raw, "FromCountry") or "",
         opt_out_type=opt_out_type if opt_out_type in _OPT_OUT_TYPES else None,
         raw=raw,
     )
@@ -381,134 +332,74 @@ def parse_delivery_status(post: FormData) -> DeliveryStatus:
     """Parse a message status callback. ``message_status`` is lower-cased; ``ErrorCode`` garbage -> None."""
     raw = raw_params(post)
     return DeliveryStatus(
-        message_sid=_sid(raw, ("MessageSid", "SmsSid"), MESSAGE_SID_PREFIXES),
-        message_status=_required(raw, "MessageStatus", "SmsStatus").strip().lower(),
-        error_code=_lenient_int(raw, "ErrorCode"),
-        account_sid=_sid(raw, ("AccountSid",), ACCOUNT_SID_PREFIXES),
-        to_raw=_get(raw, "To") or "",
-        from_raw=_get(raw, "From") or "",
+        message_sid=required_sid(raw, ("MessageSid", "SmsSid"), MESSAGE_SID_PREFIXES),
+        message_status=required_value(raw, "MessageStatus", "SmsStatus").strip().lower(),
+        error_code=lenient_int(raw, "ErrorCode"),
+        account_sid=required_sid(raw, ("AccountSid",), ACCOUNT_SID_PREFIXES),
+        to_raw=field_value(raw, "To") or "",
+        from_raw=field_value(raw, "From") or "",
         raw=raw,
     )
 
 
-def parse_inbound_call(post: FormData) -> InboundCall:
-    """Parse the incoming-call webhook. ``From`` must be present but may be empty or ``Anonymous``."""
-    raw = raw_params(post)
-    from_raw = _required_present(raw, "From")
-    to_raw = _required(raw, "To")
-    return InboundCall(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        account_sid=_sid(raw, ("AccountSid",), ACCOUNT_SID_PREFIXES),
-        from_raw=from_raw,
-        from_e164=_caller_e164(from_raw),
-        to_raw=to_raw,
-        to_e164=normalize_phone(to_raw),
-        call_status=(_get(raw, "CallStatus") or "").strip().lower(),
-        direction=(_get(raw, "Direction") or "").strip().lower(),
-        caller_city=_get(raw, "CallerCity") or "",
-        caller_state=_get(raw, "CallerState") or "",
-        caller_zip=_get(raw, "CallerZip") or "",
-        raw=raw,
-    )
+# --- form builders ---------------------------------------------------------------------------------
+# The inverse of the parsers: a webhook body from domain values, as Twilio would send it (the simulators).
 
 
-def parse_gather_result(post: FormData) -> GatherResult:
-    """Parse the ``<Gather>`` action callback (keypad ``Digits`` and/or ``SpeechResult``)."""
-    raw = raw_params(post)
-    return GatherResult(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        digits=_optional(raw, "Digits"),
-        speech_result=_optional(raw, "SpeechResult"),
-        raw=raw,
-    )
-
-
-def parse_dial_result(post: FormData) -> DialResult:
-    """Parse the ``<Dial>`` action callback."""
-    raw = raw_params(post)
-    return DialResult(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        dial_call_status=_required(raw, "DialCallStatus").strip().lower(),
-        dial_call_sid=_optional_sid(raw, "DialCallSid", CALL_SID_PREFIXES),
-        dial_call_duration=_duration(raw, "DialCallDuration"),
-        raw=raw,
-    )
-
-
-def parse_recording_status(post: FormData) -> RecordingStatus:
-    """Parse a recording status callback (``recordingStatusCallback``)."""
-    raw = raw_params(post)
-    return RecordingStatus(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        recording_sid=_sid(raw, ("RecordingSid",), RECORDING_SID_PREFIXES),
-        recording_url=_required(raw, "RecordingUrl"),
-        recording_status=_required(raw, "RecordingStatus").strip().lower(),
-        recording_duration=_duration(raw, "RecordingDuration"),
-        raw=raw,
-    )
-
-
-def parse_transcription_result(post: FormData) -> TranscriptionResult:
-    """Parse the ``<Record transcribe>`` callback (``transcribeCallback``)."""
-    raw = raw_params(post)
-    return TranscriptionResult(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        recording_sid=_sid(raw, ("RecordingSid",), RECORDING_SID_PREFIXES),
-        transcription_sid=_sid(raw, ("TranscriptionSid",), TRANSCRIPTION_SID_PREFIXES),
-        transcription_status=_required(raw, "TranscriptionStatus").strip().lower(),
-        transcription_text=_optional(raw, "TranscriptionText"),
-        raw=raw,
-    )
-
-
-def parse_call_status(post: FormData) -> CallStatus:
-    """Parse a call status callback (``statusCallback`` on a number or call)."""
-    raw = raw_params(post)
-    return CallStatus(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        call_status=_required(raw, "CallStatus").strip().lower(),
-        call_duration=_duration(raw, "CallDuration"),
-        raw=raw,
-    )
-
-
-# --- voice: the <Record> action ---------------------------------------------------------------------------
-# Appended for the voice hotline (voice.webhooks).
-
-__all__ += ["RecordResult", "parse_record_result"]
-
-_RECORDING_SID_IN_URL_RE = re.compile(r"/Recordings/(RE[0-9a-f]{32})(?:\.[a-z0-9]+)?$")
-
-
-@dataclass(frozen=True, slots=True)
-class RecordResult:
-    call_sid: str
-    recording_sid: str
-    recording_url: str
-    recording_duration: int | None
-    digits: str | None
-    raw: RawParams = field(compare=False, repr=False)
-
-
-def parse_record_result(post: FormData) -> RecordResult:
-    """Parse the ``<Record>`` action request (https://www.twilio.com/docs/voice/twiml/record#action).
-
-    Twilio documents ``RecordingUrl``, ``RecordingDuration`` and ``Digits`` here, not ``RecordingSid``; when
-    the SID is absent it is read from the URL's last path segment, which is the recording's SID.
-    """
-    raw = raw_params(post)
-    recording_url = _required(raw, "RecordingUrl")
-    recording_sid = _optional_sid(raw, "RecordingSid", RECORDING_SID_PREFIXES)
-    if recording_sid is None:
-        match = _RECORDING_SID_IN_URL_RE.search(recording_url)
-        if match is None:
-            raise PayloadError("RecordingSid is missing and RecordingUrl does not name a recording")
-        recording_sid = match.group(1)
-    return RecordResult(
-        call_sid=_sid(raw, ("CallSid",), CALL_SID_PREFIXES),
-        recording_sid=recording_sid,
-        recording_url=recording_url,
-        recording_duration=_duration(raw, "RecordingDuration"),
-        digits=_optional(raw, "Digits"),
-        raw=raw,
-    )
+def inbound_sms_form(
+    *,
+    account_sid: str,
+    message_sid: str,
+    from_number: str,
+    to_number: str,
+    body: str,
+    media: Sequence[tuple[str, str]] = (),
+    num_segments: int = 1,
+    from_city: str = "",
+    from_state: str = "",
+    from_zip: str = "",
+    from_country: str = "",
+    to_city: str = "",
+    to_state: str = "",
+    to_zip: str = "",
+    to_country: str = "",
+    messaging_service_sid: str | None = None,
+    opt_out_type: str | None = None,
+) -> FormPairs:
+    """The incoming-message webhook's fields, in the order Twilio sends them; :func:`parse_inbound_sms`
+    reads them back. ``media`` is ``(url, content type)`` pairs, numbered in order from 0; the location
+    fields are the carrier's, ``""`` when unknown as Twilio sends them. ``MessagingServiceSid`` and
+    ``OptOutType`` are sent only when given, as Twilio sends them only then."""
+    if len(media) > MAX_MEDIA_PER_MESSAGE:
+        raise ValueError(f"Twilio sends at most {MAX_MEDIA_PER_MESSAGE} media per message, not {len(media)}")
+    form = [
+        ("ToCountry", to_country),
+        ("ToState", to_state),
+        ("SmsMessageSid", message_sid),
+        ("NumMedia", str(len(media))),
+        ("ToCity", to_city),
+        ("FromZip", from_zip),
+        ("SmsSid", message_sid),
+        ("FromState", from_state),
+        ("SmsStatus", "received"),
+        ("FromCity", from_city),
+        ("Body", body),
+        ("FromCountry", from_country),
+        ("To", to_number),
+    ]
+    if messaging_service_sid is not None:
+        form.append(("MessagingServiceSid", messaging_service_sid))
+    form += [
+        ("ToZip", to_zip),
+        ("NumSegments", str(num_segments)),
+        ("MessageSid", message_sid),
+        ("AccountSid", account_sid),
+        ("From", from_number),
+        ("ApiVersion", API_VERSION),
+    ]
+    if opt_out_type is not None:
+        form.append(("OptOutType", opt_out_type))
+    for index, (url, content_type) in enumerate(media):
+        form.append((f"MediaContentType{index}", content_type))
+        form.append((f"MediaUrl{index}", url))
+    return form

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from messages.twilio.signatures import sign
-from tests.messages.twilio.webhook import FIXTURES
+
+# Recorded Twilio voice webhooks, one file per case: route, our query string, expected status, the form.
+FIXTURES = Path(__file__).parent / "fixtures"
 
 CALL_SID = "CA" + "a" * 32
 RECORDING_SID = "RE" + "b" * 32

@@ -32,7 +32,6 @@ from constituents.services import LocationHints, constituent_create_anonymous, c
 from messages.models import Channel, Conversation, Direction, Message, MessageStatus
 from messages.services.threading import conversation_id_for_inbound
 from messages.services.triage import conversation_close
-from messages.twilio.payloads import CallStatus, DialResult, GatherResult, InboundCall
 from offices.selectors import office_number_route_for
 from voice.models import CallInCampaign, CallInPosition, CallOutcome, ParkedVoiceCallback
 from voice.services import flow
@@ -46,6 +45,7 @@ from voice.services.rows import (
 )
 from voice.services.steps import HangupStep, Step
 from voice.services.tallies import call_in_tally_record
+from voice.twilio.payloads import CallStatus, DialResult, GatherResult, InboundCall
 
 logger = logging.getLogger(__name__)
 

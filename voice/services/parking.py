@@ -20,14 +20,10 @@ from django.utils.datastructures import MultiValueDict
 
 from messages.models import Channel, Message
 from messages.twilio.errors import PayloadError
-from messages.twilio.payloads import (
-    RawParams,
-    parse_inbound_call,
-    parse_recording_status,
-    parse_transcription_result,
-)
+from messages.twilio.payloads import RawParams
 from voice.models import ParkedVoiceCallback
 from voice.services.rows import Read, call_locked
+from voice.twilio.payloads import parse_inbound_call, parse_recording_status, parse_transcription_result
 
 logger = logging.getLogger(__name__)
 

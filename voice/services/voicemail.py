@@ -39,13 +39,7 @@ from messages.models import Channel, Conversation, ConversationStatus, Direction
 from messages.services.threading import conversation_touch, preview_for
 from messages.services.triage import TriageRejected, conversation_reopen
 from messages.twilio.media import is_twilio_recording_url
-from messages.twilio.payloads import (
-    InboundCall,
-    RawParams,
-    RecordingStatus,
-    RecordResult,
-    TranscriptionResult,
-)
+from messages.twilio.payloads import RawParams
 from offices.selectors import ivr_option_get
 from voice.models import CallInCampaign, TranscriptStatus
 from voice.services import flow
@@ -61,6 +55,7 @@ from voice.services.rows import (
 )
 from voice.services.steps import DEFAULT_LANGUAGE
 from voice.transcription import get_transcription_backend
+from voice.twilio.payloads import InboundCall, RecordingStatus, RecordResult, TranscriptionResult
 
 logger = logging.getLogger(__name__)
 

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             )
         except SimulatorError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"POST {result.url} -> HTTP {result.status_code}, MessageSid {result.message_sid}")
+        self.stdout.write(f"POST {result.url} -> HTTP {result.status_code}, message SID {result.message_sid}")
         if result.body.strip():
             self.stdout.write(result.body.strip())
         if result.status_code == HTTPStatus.FORBIDDEN:

@@ -20,6 +20,7 @@ from offices.models import TwilioAccount
 from tests import factories
 from tests.messages.twilio.webhook import SMS_PATH, STATUS_PATH, fixture
 from tests.plans import assert_table_found_by
+from tests.voice.helpers import load as voice_fixture
 from voice.models import ParkedVoiceCallback
 from voice.services.parking import parked_sweep
 
@@ -48,8 +49,16 @@ def beta(db: None) -> Any:
     return office
 
 
+def _params(name: str, **overrides: str) -> dict[str, str]:
+    """A fixture's form: the texts' live with the SMS tests, the calls' with the voice tests."""
+    if name.startswith("voice_"):
+        params: dict[str, str] = voice_fixture(name)["params"]
+        return {**params, **overrides}
+    return fixture(name, **overrides)
+
+
 def _as_alpha(name: str, **overrides: str) -> dict[str, str]:
-    return fixture(name, AccountSid=ALPHA_SUB, **overrides)
+    return _params(name, AccountSid=ALPHA_SUB, **overrides)
 
 
 def test_a_text_signed_by_an_offices_subaccount_reaches_that_office(alpha_sub, beta, post_signed) -> None:
@@ -220,7 +229,7 @@ def test_a_voice_callback_parked_by_a_subaccount_never_applies_to_another_office
 ) -> None:
     parked = _park_recording_as_alpha(post_signed)
     # Beta's call with that SID arrives (signed with the deployment's token).
-    params = fixture("voice_call_received__basic", CallSid=CALL_SID, To=BETA_NUMBER, Called=BETA_NUMBER)
+    params = _params("voice_call_received__basic", CallSid=CALL_SID, To=BETA_NUMBER, Called=BETA_NUMBER)
     assert post_signed(VOICE_PATH, params).status_code == 200
     assert Message.objects.get(provider_sid=CALL_SID).office_id == beta.pk
     assert parked_sweep() == 0
@@ -246,7 +255,7 @@ def test_the_voice_sweep_is_not_held_up_by_a_callback_parked_for_another_office(
 ) -> None:
     _park_recording_as_alpha(post_signed)  # for CALL_SID, which turns out to be Beta's
     other_sid = "CA" + "8" * 32
-    recording = fixture(
+    recording = _params(
         "voice_recording_completed__completed", CallSid=other_sid, RecordingSid="RE" + "8" * 32
     )
     assert post_signed(RECORDING_PATH, recording).status_code == 204  # the deployment's token
