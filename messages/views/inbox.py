@@ -187,6 +187,7 @@ def _context(request: OfficeRequest, state: InboxState) -> dict[str, Any]:
             words=terms.words if terms else (),
             stems=state.snippets.stems if state.snippets else (),
             digits=terms.digits if terms else "",
+            literal=terms.literal if terms else "",
             selectable=request.membership.can_write,
         ),
         "filter_controls": filter_controls(state.filterset.form),
@@ -201,6 +202,7 @@ def _context(request: OfficeRequest, state: InboxState) -> dict[str, Any]:
         "return_to": request.get_full_path(),
         "lookups": state.lookups,
         "has_filters": bool({k for k in state.params if k not in ("size",)}),
+        "unsearchable_query": state.filterset.unsearchable_query,
         "poll_seconds": poll_seconds(),
     }
 
