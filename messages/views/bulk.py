@@ -250,7 +250,7 @@ def _confirmation(
         "undo_minutes": int(bulk.undo_window().total_seconds() // 60),
         "is_close": data["action"] == "close",
     }
-    return render(request, "messages/bulk_confirm.html", context, status=409 if changed else 200)
+    return render(request, "messages/bulk_confirm.html", context)
 
 
 def _apply(
