@@ -69,7 +69,7 @@ class SearchTerms:
     """A search box entry, cleaned: the raw text for full-text search, its words, and phone digits.
 
     ``literal`` is the text to look for as is in message bodies, when it has no words and no phone digits but
-    holds characters worth searching for (an emoji); empty otherwise."""
+    holds characters worth searching for (an emoji), without the stop characters around it; else empty."""
 
     text: str
     words: tuple[str, ...]
@@ -98,8 +98,14 @@ def search_terms_parse(raw: str | None) -> SearchTerms:
     digits = re.sub(r"\D", "", text) if _PHONE_LIKE.match(text) else ""
     digits = digits if len(digits) >= MIN_PHONE_DIGITS else ""
     literal = ""
-    if not words and not digits and not all(is_stop_character(char) for char in text):
-        literal = text
+    if not words and not digits:
+        # Stop characters around it are not part of it: '"🙏🏽"' or '(€)' look for 🙏🏽 and €.
+        start, end = 0, len(text)
+        while start < end and is_stop_character(text[start]):
+            start += 1
+        while end > start and is_stop_character(text[end - 1]):
+            end -= 1
+        literal = text[start:end]
     return SearchTerms(text=text, words=words, digits=digits, literal=literal)
 
 

@@ -62,7 +62,18 @@ def test_only_stop_characters_is_a_search_for_nothing(query):
 
 
 @pytest.mark.parametrize(
-    ("query", "literal"), [(PRAY, PRAY), ("🙏", "🙏"), ("€", "€"), (" ™ ", "™"), ("€%", "€%")]
+    ("query", "literal"),
+    [
+        (PRAY, PRAY),
+        ("🙏", "🙏"),
+        ("€", "€"),
+        (" ™ ", "™"),
+        (f'"{PRAY}"', PRAY),  # a quoted phrase, to websearch: the quotes are not looked for
+        ("(€)", "€"),
+        ("€%", "€"),
+        ("€%€", "€%€"),  # inside, everything is looked for as typed
+        ("👩\u200d👩\u200d👧", "👩\u200d👩\u200d👧"),  # a joined emoji keeps its joiners
+    ],
 )
 def test_an_emoji_or_a_symbol_is_searched_literally(query, literal):
     terms = search_terms_parse(query)
@@ -154,11 +165,16 @@ def test_a_literal_hit_is_escaped_before_it_is_marked(inbox):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("€%", ["Per"]), ("€_", ["Und"]), ("€\\", ["Back"]), ("€", ["Per", "Und", "Back", "Plain"])],
+    [("€%€", ["Per"]), ("€_€", ["Und"]), ("€\\€", ["Back"]), ("€", ["Per", "Und", "Back", "Plain"])],
 )
 def test_like_wildcards_in_a_literal_search_match_only_themselves(inbox, query, expected):
     for minutes, (name, body) in enumerate(
-        [("Per Cent", "€% off"), ("Und Score", "€_ here"), ("Back Slash", "€\\ there"), ("Plain Euro", "€5x")]
+        [
+            ("Per Cent", "€%€ off"),
+            ("Und Score", "€_€ here"),
+            ("Back Slash", "€\\€ there"),
+            ("Plain Euro", "€x€ and €€€"),
+        ]
     ):
         add_conversation(
             inbox.office, name=name, phone=f"+1202555019{minutes}", body=body, minutes_ago=60 + minutes
