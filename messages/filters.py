@@ -201,8 +201,10 @@ class ConversationFilter(django_filters.FilterSet):  # type: ignore[misc]  # dja
         self, queryset: QuerySet[Conversation], name: str, value: str
     ) -> QuerySet[Conversation]:
         # Recorded here, applied in filter_queryset once every other filter is: see search_branches.
+        # A box of only spaces is no search; anything else is a search, and one with nothing to search for
+        # (only punctuation, say) matches nothing: see filter_queryset.
         terms = search_terms_parse(value)
-        if not terms.is_empty:
+        if not terms.is_blank:
             self.search_terms = terms
         return queryset
 
@@ -217,6 +219,13 @@ class ConversationFilter(django_filters.FilterSet):  # type: ignore[misc]  # dja
         return queryset
 
     @property
+    def unsearchable_query(self) -> str | None:
+        """The text of a search that has nothing to search for (so shows nothing), to say why; else None."""
+        if self.search_terms is not None and self.search_terms.is_unsearchable:
+            return self.search_terms.text
+        return None
+
+    @property
     def search(self) -> list[Q]:
         """The search's alternative conditions, for ``inbox_page(search=...)`` (empty when not searching).
 
@@ -229,6 +238,11 @@ class ConversationFilter(django_filters.FilterSet):  # type: ignore[misc]  # dja
 
     @property
     def page_queryset(self) -> QuerySet[Conversation]:
-        """Every filter but the search: ``inbox_page`` applies the search its own, faster way."""
+        """Every filter but the search: ``inbox_page`` applies the search its own, faster way.
+
+        A search with nothing to search for has no conditions to hand to ``inbox_page``, so the page is empty
+        here: it must never fall back to the unsearched inbox."""
         self.qs  # noqa: B018 - filtering runs on first access and sets unsearched_qs
+        if self.search_terms is not None and not self.search:
+            return self.unsearched_qs.none()
         return self.unsearched_qs

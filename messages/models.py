@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import RegexValidator
@@ -442,6 +443,33 @@ class MessageCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of message {self.message_id}"
+
+
+class BulkAction(models.Model):
+    """One bulk close over many conversations, kept so that it can be undone for a while.
+
+    ``conversation_ids`` are the conversations the action changed (not the ones already closed). Undoing it
+    (``messages.services.bulk.bulk_close_undo``) reopens only those still closed by it: each one's close event
+    names this record in ``data["bulk_action"]``; a later status event, or a reopening by a new text,
+    means someone or something changed it since."""
+
+    office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="+", db_index=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=10)
+    conversation_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["office", "-created_at"], name="bulk_action_office_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.action} of {len(self.conversation_ids)} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class CannedResponse(models.Model):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("updates/", inbox.inbox_updates, name="inbox-updates"),
     path("count/", inbox.inbox_count, name="inbox-count"),
     path("bulk/", bulk.bulk_action, name="bulk"),
+    path("bulk/<int:pk>/undo/", bulk.bulk_undo, name="bulk-undo"),
     path("conversations/<int:pk>/", conversation.conversation_detail, name="conversation"),
     path("conversations/<int:pk>/reply/", conversation.conversation_reply, name="conversation-reply"),
     path("conversations/<int:pk>/triage/", conversation.conversation_triage, name="conversation-triage"),

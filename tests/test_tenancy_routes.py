@@ -192,6 +192,9 @@ OFFICE_SCOPED.update(
         "messages:inbox-updates": _office_scoped(lambda w, b: ["updates/"]),
         "messages:inbox-count": _office_scoped(lambda w, b: ["count/"]),
         "messages:bulk": _office_scoped(lambda w, b: ["bulk/"]),
+        # B has no bulk action in this world: B's conversation id stands in, and must 404 just the same.
+        # tests/messages/inbox/test_bulk_confirm_undo.py undoes a real bulk close of B as a member of A.
+        "messages:bulk-undo": _office_scoped(lambda w, b: [f"bulk/{w.b_objects['conversation'].pk}/undo/"]),
         "messages:conversation-triage": _office_scoped(
             lambda w, b: [f"conversations/{w.b_objects['conversation'].pk}/triage/"]
         ),

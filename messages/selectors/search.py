@@ -11,10 +11,17 @@ Every branch is served by an index, and every branch works on stock PostgreSQL (
   anywhere in the E.164 number (GIN ``constituent_phone_trigrams``): "5309", "8675", "(415) 867-5309" and
   "+1 415 867 5309" all find +14158675309.
 
+A query with no words and no phone digits cannot use any of those indexes. If it still holds characters
+worth searching for (an emoji such as 🙏🏽, a symbol such as €), its text is looked for literally in the
+office's message bodies (``literal``); if it is made only of stop characters (punctuation, ASCII
+symbols, spaces: what ``websearch_to_tsquery`` reads as operators or separators), it matches nothing at all
+(``is_unsearchable``), and the inbox says so. A blank box is no search.
+
 User text never reaches SQL except as a bound parameter: the body branch hands it to ``websearch_to_tsquery``
-(which accepts any input without a syntax error), and the name branch builds its tsquery and its LIKE
-patterns only from letter-and-digit words. NUL bytes (which PostgreSQL refuses in text) are dropped and the
-length is capped. docs/architecture.md ("Search") explains the choices.
+(which accepts any input without a syntax error), the literal branch to ``LIKE`` with ``%``, ``_`` and
+backslash escaped, and the name branch builds its tsquery and its LIKE patterns only from letter-and-digit
+words. NUL bytes (which PostgreSQL refuses in text) are dropped and the length is capped. docs/architecture.md
+("Search") explains the choices.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,24 +53,60 @@ _PHONE_LIKE = re.compile(r"^[\d\s().+\-]+$")
 _LEXEME = re.compile(r"'((?:[^']|'')+)'")
 
 
+def is_stop_character(char: str) -> bool:
+    """A character no search can look for: whitespace, punctuation, control and format characters, and the
+    ASCII symbols ``websearch_to_tsquery`` reads as operators or separators (``<>|&!:*()`` and the rest).
+
+    Everything else that is not a letter or digit (emoji, skin-tone modifiers, non-ASCII symbols such as € or
+    ™) is worth searching for literally: the full-text parser drops it, but a message can contain it."""
+    if char.isspace() or char.isascii():
+        return True  # ASCII letters and digits never get here: they are words
+    return unicodedata.category(char)[0] in ("P", "C", "Z")
+
+
 @dataclass(frozen=True, slots=True)
 class SearchTerms:
-    """A search box entry, cleaned: the raw text for full-text search, its words, and phone digits."""
+    """A search box entry, cleaned: the raw text for full-text search, its words, and phone digits.
+
+    ``literal`` is the text to look for as is in message bodies, when it has no words and no phone digits but
+    holds characters worth searching for (an emoji), without the stop characters around it; else empty."""
 
     text: str
     words: tuple[str, ...]
     digits: str
+    literal: str = ""
+
+    @property
+    def is_blank(self) -> bool:
+        """Nothing typed but spaces: no search at all (the plain inbox)."""
+        return not self.text
 
     @property
     def is_empty(self) -> bool:
-        return not self.words and not self.digits
+        """Nothing to search for: no word, no phone digits, no literal text."""
+        return not self.words and not self.digits and not self.literal
+
+    @property
+    def is_unsearchable(self) -> bool:
+        """Something was typed, but only stop characters: the search matches nothing (never everything)."""
+        return not self.is_blank and self.is_empty
 
 
 def search_terms_parse(raw: str | None) -> SearchTerms:
     text = (raw or "").replace("\x00", "")[:MAX_QUERY_LENGTH].strip()
     words = tuple(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_TERMS]
     digits = re.sub(r"\D", "", text) if _PHONE_LIKE.match(text) else ""
-    return SearchTerms(text=text, words=words, digits=digits if len(digits) >= MIN_PHONE_DIGITS else "")
+    digits = digits if len(digits) >= MIN_PHONE_DIGITS else ""
+    literal = ""
+    if not words and not digits:
+        # Stop characters around it are not part of it: '"🙏🏽"' or '(€)' look for 🙏🏽 and €.
+        start, end = 0, len(text)
+        while start < end and is_stop_character(text[start]):
+            start += 1
+        while end > start and is_stop_character(text[end - 1]):
+            end -= 1
+        literal = text[start:end]
+    return SearchTerms(text=text, words=words, digits=digits, literal=literal)
 
 
 def body_query(terms: SearchTerms) -> SearchQuery:
@@ -128,6 +172,9 @@ def search_branches(*, office: Office, terms: SearchTerms) -> list[Q]:
     """
     if terms.is_empty:
         return []
+    if terms.literal:
+        matching_literal = literal_matches(office=office, literal=terms.literal)
+        return [Q(Exists(matching_literal.filter(conversation_id=OuterRef("pk"))))]
     branches: list[Q] = []
     if terms.words:
         query = body_query(terms)
@@ -148,6 +195,17 @@ def search_branches(*, office: Office, terms: SearchTerms) -> list[Q]:
     return branches
 
 
+def literal_matches(*, office: Office, literal: str) -> QuerySet[Message]:
+    """The office's messages whose body contains ``literal`` as typed (case-sensitive, since what reaches here
+    has no letters). ``contains`` compiles to ``body LIKE %s`` with the value bound as a parameter and its
+    ``%``, ``_`` and ``\\`` escaped, so they match only themselves.
+
+    No index serves it: for each conversation tested it reads that conversation's messages (through the
+    ``message_thread_order`` index), and a search that finds nothing reads every message of the office,
+    never another office's. docs/architecture.md ("Search") has the cost on the benchmark data."""
+    return Message.objects.filter(office=office, body__contains=literal)
+
+
 @dataclass(frozen=True, slots=True)
 class SearchSnippets:
     """For a page of results: the newest matching message body per conversation, and the stems to mark."""
@@ -157,7 +215,18 @@ class SearchSnippets:
 
 
 def search_snippets(*, office: Office, conversation_ids: list[int], terms: SearchTerms) -> SearchSnippets:
-    """One query: the latest message matching the search in each listed conversation."""
+    """One query: the latest message matching the search in each listed conversation.
+
+    For a literal search the stems are the literal itself (``messages.views.rows`` marks it as is)."""
+    if conversation_ids and terms.literal:
+        literal_rows = (
+            literal_matches(office=office, literal=terms.literal)
+            .filter(conversation_id__in=conversation_ids)
+            .order_by("conversation_id", "-created_at", "-id")
+            .distinct("conversation_id")
+            .values_list("conversation_id", "body")
+        )
+        return SearchSnippets(dict(literal_rows), (terms.literal,))
     if not conversation_ids or not terms.words:
         return SearchSnippets({}, terms.words)
     rows = list(

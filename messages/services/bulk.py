@@ -5,21 +5,32 @@ two bulk actions cannot deadlock), and if any requested id is not a conversation
 action is rejected before anything changes. Changes are set-based (one UPDATE or INSERT per
 chunk of ids), and every changed conversation gets its timeline event, exactly as the one-conversation
 services in ``messages.services.triage`` record them.
+
+"All N matching" is confirmed by a person who was shown N: the confirmation carries the selection's
+``Fingerprint`` (how many conversations, and a digest of their ids), and the action checks it under the lock.
+If the filter now matches another set, nothing changes and the caller asks again (``BulkSelectionChanged``).
+
+A bulk close is recorded as a ``BulkAction`` and can be undone for ``BULK_UNDO_SECONDS`` (a setting; ten
+minutes unless set): ``bulk_close_undo`` reopens exactly the conversations it closed that are still closed by
+it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from messages.models import (
+    BulkAction,
     Conversation,
     ConversationEvent,
     ConversationStatus,
@@ -58,27 +69,84 @@ class BulkSelectionNotFound(BulkRejected, ForeignObjectNotFound):
 
 
 @dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The conversations a filter matched when someone was asked to confirm: how many, and a digest."""
+
+    count: int
+    digest: str
+
+    @classmethod
+    def of(cls, ids: Iterable[int]) -> Fingerprint:
+        ordered = sorted(ids)
+        digest = hashlib.blake2b(",".join(map(str, ordered)).encode(), digest_size=12).hexdigest()
+        return cls(len(ordered), digest)
+
+
+class BulkSelectionChanged(BulkRejected):
+    """The filter matches another set of conversations than the one confirmed: nothing was changed."""
+
+    def __init__(self, *, confirmed: Fingerprint, now: Fingerprint) -> None:
+        if confirmed.count != now.count:
+            reason = (
+                f"The filter matched {_plural(confirmed.count)} when you were asked, and matches "
+                f"{_plural(now.count)} now."
+            )
+        else:
+            reason = f"The {_plural(now.count)} matching this filter are not the ones you were asked about."
+        super().__init__(reason + " Nothing was changed: check the number and confirm again.")
+        self.confirmed = confirmed
+        self.now = now
+
+
+@dataclass(frozen=True, slots=True)
 class BulkResult:
     action: str
     selected: int
     changed: int
     summary: str
+    # The record that can undo this action (a bulk close that changed something), else None.
+    bulk_action_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Explicit ids (checked against the office), or an office-scoped filtered queryset ("all N matching")."""
+    """Explicit ids (checked against the office), or an office-scoped filtered queryset ("all N matching").
+
+    ``confirmed`` is what the person who confirmed "all N matching" was shown; the action refuses to run on
+    any other set."""
 
     ids: Sequence[int] | None = None
     matching: QuerySet[Conversation] | None = None
+    confirmed: Fingerprint | None = None
 
     @classmethod
     def of_ids(cls, ids: Sequence[int]) -> Selection:
         return cls(ids=list(ids))
 
     @classmethod
-    def of_matching(cls, queryset: QuerySet[Conversation]) -> Selection:
-        return cls(matching=queryset)
+    def of_matching(
+        cls, queryset: QuerySet[Conversation], *, confirmed: Fingerprint | None = None
+    ) -> Selection:
+        return cls(matching=queryset, confirmed=confirmed)
+
+
+def undo_window() -> timedelta:
+    """How long a bulk close can be undone. Optional setting ``BULK_UNDO_SECONDS`` (default ten minutes)."""
+    return timedelta(seconds=int(getattr(settings, "BULK_UNDO_SECONDS", 600)))
+
+
+def matching_fingerprint(*, office: Office, queryset: QuerySet[Conversation]) -> Fingerprint:
+    """What "all matching" would act on now, to show for confirmation (refused when too large to act on)."""
+    ids = list(
+        queryset.filter(office=office).order_by("pk").values_list("pk", flat=True)[: MAX_BULK_SELECTION + 1]
+    )
+    if len(ids) > MAX_BULK_SELECTION:
+        raise BulkRejected(
+            f"That filter matches more than {MAX_BULK_SELECTION:,} conversations. Narrow it first."
+        )
+    if not ids:
+        raise BulkRejected("No conversations match this filter.")
+    return Fingerprint.of(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +180,10 @@ def _lock(*, office: Office, selection: Selection) -> list[_Row]:
             )
         if not rows:
             raise BulkRejected("No conversations match this filter.")
+        if selection.confirmed is not None:
+            now = Fingerprint.of(row.pk for row in rows)
+            if now != selection.confirmed:
+                raise BulkSelectionChanged(confirmed=selection.confirmed, now=now)
         return rows
     wanted = sorted(set(selection.ids or ()))
     if not wanted:
@@ -133,9 +205,14 @@ def _lock(*, office: Office, selection: Selection) -> list[_Row]:
 
 
 def _events(
-    *, office: Office, actor: AbstractBaseUser | None, kind: EventKind, data: dict[int, dict[str, Any]]
+    *,
+    office: Office,
+    actor: AbstractBaseUser | None,
+    kind: EventKind,
+    data: dict[int, dict[str, Any]],
+    now: datetime | None = None,
 ) -> None:
-    now = timezone.now()
+    now = now or timezone.now()
     ConversationEvent.objects.bulk_create(
         (
             ConversationEvent(
@@ -289,23 +366,189 @@ def bulk_move_queue(
 
 @transaction.atomic
 def bulk_close(*, office: Office, actor: AbstractBaseUser | None, selection: Selection) -> BulkResult:
+    """Close the selection; recorded as a ``BulkAction`` that ``bulk_close_undo`` can undo for a while."""
     rows = _lock(office=office, selection=selection)
     changing = [row for row in rows if row.status != ConversationStatus.CLOSED]
     now = timezone.now()
+    snoozed = dict(
+        Conversation.objects.filter(
+            office=office,
+            pk__in=[row.pk for row in changing if row.status == ConversationStatus.SNOOZED],
+        ).values_list("pk", "snoozed_until")
+    )
+    record = None
+    if changing:
+        record = BulkAction.objects.create(
+            office=office,
+            actor_id=actor.pk if actor is not None else None,
+            action="close",
+            conversation_ids=[row.pk for row in changing],
+            created_at=now,
+        )
     for chunk in _chunks([row.pk for row in changing]):
         Conversation.objects.filter(office=office, pk__in=chunk).update(
             status=ConversationStatus.CLOSED, closed_at=now, snoozed_until=None
         )
+    data: dict[int, dict[str, Any]] = {}
+    for row in changing:
+        event = {
+            "from": row.status,
+            "to": ConversationStatus.CLOSED.value,
+            "bulk_action": record.pk if record else None,
+        }
+        until = snoozed.get(row.pk)
+        if until is not None:
+            event["snoozed_until"] = until.isoformat()
+        data[row.pk] = event
+    _events(office=office, actor=actor, kind=EventKind.STATUS, data=data, now=now)
+    _done(office)
+    return BulkResult(
+        "close",
+        len(rows),
+        len(changing),
+        _summary("closed", rows, len(changing), "already were closed"),
+        bulk_action_id=record.pk if record is not None else None,
+    )
+
+
+UNDO_REASON = "undoing a bulk close"
+
+
+@transaction.atomic
+def bulk_close_undo(*, office: Office, actor: AbstractBaseUser | None, bulk_action_id: int) -> BulkResult:
+    """Reopen the conversations a bulk close closed, if they are still closed by it; record who did it.
+
+    A conversation is left as it is when it is no longer closed (a new text reopened it), when a status event
+    came after the bulk close's own (someone reopened, closed or snoozed it since), or when its constituent
+    has another unclosed conversation now (a new text started one: two unclosed threads cannot exist). Each
+    one reopened returns to the status it had (a snooze only if its time is still to come, else open), and
+    gets a status event naming the bulk action. Only within ``undo_window()``, once, and in the same office.
+    """
+    record = (
+        BulkAction.objects.select_for_update()
+        .filter(office=office, pk=bulk_action_id, action="close")
+        .first()
+    )
+    if record is None:
+        raise BulkSelectionNotFound("No such bulk action.")
+    if record.undone_at is not None:
+        raise BulkRejected("That bulk close was already undone.")
+    now = timezone.now()
+    if now > record.created_at + undo_window():
+        minutes = int(undo_window().total_seconds() // 60)
+        raise BulkRejected(f"Too late to undo that bulk close: it can be undone for {minutes} minutes only.")
+    reopening, closes = _still_closed_by(office=office, record=record)
+    targets = {pk: _status_before_close(closes[pk][1], now) for pk in reopening}
+    try:
+        with transaction.atomic():
+            for target in set(targets.values()):
+                pks = [pk for pk, value in targets.items() if value == target]
+                for chunk in _chunks(pks):
+                    Conversation.objects.filter(office=office, pk__in=chunk).update(
+                        status=target[0], closed_at=None, snoozed_until=target[1]
+                    )
+    except IntegrityError as exc:
+        # A new text started another thread for one of these constituents while this ran.
+        raise BulkRejected(
+            "A new conversation arrived while undoing. Nothing was changed: try again."
+        ) from exc
     _events(
         office=office,
         actor=actor,
         kind=EventKind.STATUS,
-        data={row.pk: {"from": row.status, "to": ConversationStatus.CLOSED.value} for row in changing},
+        data={
+            pk: {
+                "from": ConversationStatus.CLOSED.value,
+                "to": status,
+                "reason": UNDO_REASON,
+                "undoes_bulk_action": record.pk,
+                **({"until": until.isoformat()} if until is not None else {}),
+            }
+            for pk, (status, until) in targets.items()
+        },
+        now=now,
     )
+    record.undone_at = now
+    record.undone_by_id = actor.pk if actor is not None else None
+    record.save(update_fields=["undone_at", "undone_by"])
     _done(office)
+    text = f"{_plural(len(targets))} reopened"
+    left = len(record.conversation_ids) - len(targets)
+    if left:
+        text += (
+            f"; {left:,} changed since the bulk close and {'was' if left == 1 else 'were'} left as they are"
+        )
     return BulkResult(
-        "close", len(rows), len(changing), _summary("closed", rows, len(changing), "already were closed")
+        "undo", len(record.conversation_ids), len(targets), text + ".", bulk_action_id=record.pk
     )
+
+
+def _still_closed_by(
+    *, office: Office, record: BulkAction
+) -> tuple[list[int], dict[int, tuple[int, dict[str, Any]]]]:
+    """The conversations a bulk close may reopen, and each one's close event (its id, its data).
+
+    Still closed by it: closed at the action's time, closed by its event, no status event since, and no other
+    unclosed conversation of the same constituent.
+    """
+    ids = sorted(record.conversation_ids)
+    rows: list[tuple[int, str, datetime | None, int]] = []
+    closes: dict[int, tuple[int, dict[str, Any]]] = {}  # conversation id → (its close event's id, data)
+    changed_since: set[int] = set()
+    for chunk in _chunks(ids):
+        rows.extend(
+            Conversation.objects.filter(office=office, pk__in=chunk)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", "status", "closed_at", "constituent_id")
+        )
+        events = list(
+            ConversationEvent.objects.filter(
+                office=office,
+                conversation_id__in=chunk,
+                kind=EventKind.STATUS,
+                created_at__gte=record.created_at,
+            )
+            .order_by("pk")
+            .values_list("conversation_id", "pk", "data")
+        )
+        for conversation_id, event_id, data in events:
+            if data.get("bulk_action") == record.pk:
+                closes[conversation_id] = (event_id, data)
+        for conversation_id, event_id, _ in events:
+            own = closes.get(conversation_id)
+            if own is None or event_id > own[0]:
+                changed_since.add(conversation_id)
+    candidates = [
+        (pk, constituent_id)
+        for pk, status, closed_at, constituent_id in rows
+        if status == ConversationStatus.CLOSED
+        and closed_at == record.created_at
+        and pk in closes
+        and pk not in changed_since
+    ]
+    busy: set[int] = set()
+    for chunk in _chunks([constituent_id for _, constituent_id in candidates]):
+        busy.update(
+            Conversation.objects.filter(office=office, constituent_id__in=chunk)
+            .exclude(status=ConversationStatus.CLOSED)
+            .values_list("constituent_id", flat=True)
+        )
+    reopening = [pk for pk, constituent_id in candidates if constituent_id not in busy]
+    return reopening, closes
+
+
+def _status_before_close(data: dict[str, Any], now: datetime) -> tuple[str, datetime | None]:
+    """The status (and snooze end) a conversation had before a close, per its close event's ``data``."""
+    status, until = data.get("from", ConversationStatus.OPEN.value), None
+    if status == ConversationStatus.SNOOZED:
+        raw = data.get("snoozed_until")
+        until = datetime.fromisoformat(raw) if raw else None
+        if until is None or until <= now:
+            status, until = ConversationStatus.OPEN.value, None
+    elif status not in (ConversationStatus.OPEN, ConversationStatus.PENDING):
+        status = ConversationStatus.OPEN.value
+    return status, until
 
 
 @transaction.atomic

@@ -34,6 +34,7 @@ from messages.selectors.inbox import (
 from messages.selectors.rail import RailCounts, rail_counts
 from messages.selectors.search import SearchSnippets, search_snippets
 from messages.selectors.threads import media_get
+from messages.views.bulk import undo_offer
 from messages.views.rows import inbox_rows
 from offices.tenancy import OfficeRequest, office_view
 
@@ -187,6 +188,7 @@ def _context(request: OfficeRequest, state: InboxState) -> dict[str, Any]:
             words=terms.words if terms else (),
             stems=state.snippets.stems if state.snippets else (),
             digits=terms.digits if terms else "",
+            literal=terms.literal if terms else "",
             selectable=request.membership.can_write,
         ),
         "filter_controls": filter_controls(state.filterset.form),
@@ -201,6 +203,8 @@ def _context(request: OfficeRequest, state: InboxState) -> dict[str, Any]:
         "return_to": request.get_full_path(),
         "lookups": state.lookups,
         "has_filters": bool({k for k in state.params if k not in ("size",)}),
+        "unsearchable_query": state.filterset.unsearchable_query,
+        "undo": undo_offer(request) if request.membership.can_write else None,
         "poll_seconds": poll_seconds(),
     }
 

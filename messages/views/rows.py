@@ -18,7 +18,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from messages.models import Conversation, Priority
-from messages.templatetags.inbox_tags import age, highlight_text, snippet_text
+from messages.templatetags.inbox_tags import SNIPPET_CONTEXT, age, highlight_text, snippet_text
 
 # Static SVG paths for the channel icons (our markup, never user data).
 _ICON_PATHS = {
@@ -173,6 +173,25 @@ def _highlight_phone(phone: str, digits: str) -> SafeString:
     return mark_safe(f"{conditional_escape(head)}<mark>{conditional_escape(tail)}</mark>")  # noqa: S308
 
 
+def highlight_literal(text: str, literal: str, context: int = SNIPPET_CONTEXT) -> SafeString:
+    """A literal search's hit (an emoji, a symbol) in about ``2 * context`` characters of ``text`` around the
+    first one, on one line, every occurrence marked. Escapes each piece first, then marks, like
+    ``highlight_text`` (which marks words from a word boundary, and so cannot mark an emoji)."""
+    flat = " ".join(text.split())
+    first = flat.find(literal) if literal else -1
+    if first < 0:
+        cut = flat[: context * 2]
+        return conditional_escape(cut + ("…" if len(flat) > len(cut) else ""))
+    start = max(0, first - context)
+    end = min(len(flat), first + len(literal) + context)
+    window = flat[start:end]
+    pieces = [str(conditional_escape(piece)) for piece in window.split(literal)]
+    marked = f"<mark>{conditional_escape(literal)}</mark>".join(pieces)
+    return mark_safe(  # noqa: S308 - every piece was escaped above
+        ("…" if start else "") + marked + ("…" if end < len(flat) else "")
+    )
+
+
 def inbox_rows(
     conversations: Sequence[Conversation],
     *,
@@ -182,6 +201,7 @@ def inbox_rows(
     words: Sequence[str],
     stems: Sequence[str],
     digits: str,
+    literal: str = "",
     selectable: bool = True,
 ) -> list[InboxRow]:
     tz = zoneinfo.ZoneInfo(time_zone)
@@ -191,11 +211,12 @@ def inbox_rows(
         constituent = c.constituent
         local: datetime = c.last_activity_at.astimezone(tz)
         snippet = snippets.get(c.pk, "")
-        preview = (
-            highlight_text(snippet_text(snippet, stems), stems)
-            if snippet
-            else highlight_text(c.last_message_preview, stems)
-        )
+        if literal:
+            preview = highlight_literal(snippet or c.last_message_preview, literal)
+        elif snippet:
+            preview = highlight_text(snippet_text(snippet, stems), stems)
+        else:
+            preview = highlight_text(c.last_message_preview, stems)
         snoozed = c.snoozed_until.astimezone(tz) if c.status == "snoozed" and c.snoozed_until else None
         rows.append(
             InboxRow(

@@ -365,9 +365,13 @@ def test_bulk_view_names_the_missing_choice_in_plain_english(inbox, action, miss
 
 
 def test_bulk_view_on_everything_matching_the_filter(inbox):
-    response = inbox.client_for(inbox.staff).post(
-        "/o/alpha/bulk/", {"action": "close", "scope": "matching", "f_assignee": "none"}, follow=True
-    )
+    client = inbox.client_for(inbox.staff)
+    form = {"action": "close", "scope": "matching", "f_assignee": "none"}
+    asked = client.post("/o/alpha/bulk/", form)
+    assert "Close 2 conversations?" in asked.content.decode()
+    assert Conversation.objects.filter(status="closed").count() == 1
+    confirmation = {**form, "confirm": "1", **asked.context["fingerprint_fields"]}
+    response = client.post("/o/alpha/bulk/", confirmation, follow=True)
     assert "2 conversations closed." in response.content.decode()
     assert Conversation.objects.filter(status="closed").count() == 3
 

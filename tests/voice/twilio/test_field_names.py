@@ -83,7 +83,7 @@ def field_names_outside_the_boundary(
     names: set[str], *, root: Path = ROOT, packages: tuple[str, ...] = APP_PACKAGES
 ) -> list[str]:
     """``path:line: 'Name'``, for each string literal (or f-string literal part) that is a field name."""
-    found = []
+    found: list[str] = []
     for package in packages:
         for path in sorted((root / package).rglob("*.py")):
             if any(path.is_relative_to(boundary) for boundary in BOUNDARY):
