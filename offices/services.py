@@ -218,6 +218,10 @@ def membership_invite(
                 raise
     user = _locked_user(int(user.pk))
     needs_password = not user.has_usable_password()
+    if needs_password and not user.email:
+        raise InvitationError(
+            f"The account {user.get_username()} has no email address to send the invitation to."
+        )
     try:
         membership = membership_add(office=office, user=user, role=role, added_by=invited_by)
     except AlreadyMember:

@@ -230,3 +230,21 @@ def test_an_invitation_that_cannot_name_one_account_is_refused(
         )
     assert (User.objects.count(), Membership.objects.count()) == before
     assert mail.outbox == []
+
+
+def test_an_account_without_a_password_or_an_email_address_is_not_invited(
+    office: Any, office_admin: User
+) -> None:
+    """The link goes only to the account's own address; an account named by the address as its username but
+    with no email address gets none, and no membership."""
+    nameless = User.objects.create_user(username="sam@example.org", password=None)
+    with pytest.raises(InvitationError, match="has no email address"):
+        membership_invite(
+            office=office,
+            invited_by=office_admin,
+            email="sam@example.org",
+            role=Role.STAFF,
+            base_url=BASE_URL,
+        )
+    assert not Membership.objects.filter(user=nameless).exists()
+    assert mail.outbox == []
