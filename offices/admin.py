@@ -6,13 +6,18 @@ and can only pick those offices (and their rows) in forms.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from offices.models import (
     Membership,
@@ -22,6 +27,13 @@ from offices.models import (
     OfficePhoneNumber,
     Role,
     TwilioAccount,
+)
+from offices.services import (
+    MembershipError,
+    membership_add,
+    membership_invite,
+    membership_remove,
+    membership_role_set,
 )
 
 
@@ -120,56 +132,116 @@ class OfficeAdmin(OfficeScopedAdmin):
         return request.user.is_superuser
 
 
+def _is_email_address(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
 class MembershipAddForm(forms.ModelForm[Membership]):
-    """An office admin adds an existing account to their office by naming it exactly.
+    """An office admin adds an existing account to their office by naming it exactly, or invites someone.
 
     They never browse the platform's users: the account is found by its exact username or (ignoring case)
-    its email address, or the form says no account has that name. The office choices are the offices they
+    its email address, or the form says no account has that name. With "Invite" ticked, an email address
+    no account has becomes an invitation (``offices.services.membership_invite``): a new account, its
+    membership and an email with a link to choose a password. The office choices are the offices they
     administer (``OfficeScopedAdmin.formfield_for_foreignkey``), so another office's id is an invalid choice.
     """
 
     user_identifier = forms.CharField(
         label="Username or email address",
         max_length=254,
-        help_text="The exact username or email address of an existing account.",
+        help_text="The exact username or email address of an existing account, or the email address of "
+        "someone to invite.",
     )
+    invite = forms.BooleanField(
+        label="Invite them if they have no account",
+        required=False,
+        help_text="An account is made for this email address, and they are emailed a link to choose a "
+        "password. Inviting again resends the link until they have chosen one.",
+    )
+    first_name = forms.CharField(label="First name (for an invitation)", max_length=150, required=False)
+    last_name = forms.CharField(label="Last name (for an invitation)", max_length=150, required=False)
 
     class Meta:
         model = Membership
-        fields = ["user_identifier", "office", "role"]
+        fields = ["user_identifier", "invite", "first_name", "last_name", "office", "role"]
 
-    def clean_user_identifier(self) -> Any:
-        identifier = self.cleaned_data["user_identifier"].strip()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invitation_email: str | None = None
+
+    def clean_user_identifier(self) -> str:
+        return str(self.cleaned_data["user_identifier"]).strip()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        identifier, office = cleaned.get("user_identifier"), cleaned.get("office")
+        if not identifier:
+            return cleaned
+        invite = bool(cleaned.get("invite")) and _is_email_address(identifier)
         users = list(
             get_user_model()._default_manager.filter(Q(username=identifier) | Q(email__iexact=identifier))[:3]
         )
         by_username = [user for user in users if user.get_username() == identifier]
-        if by_username:
-            return by_username[0]
-        if not users:
-            raise forms.ValidationError(
-                "No account has that username or email address. A platform administrator creates accounts."
+        if not by_username and len(users) > 1:
+            self.add_error(
+                "user_identifier", "More than one account uses that email address: give the username."
             )
-        if len(users) > 1:
-            raise forms.ValidationError("More than one account uses that email address: give the username.")
-        return users[0]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        user, office = cleaned.get("user_identifier"), cleaned.get("office")
-        if user is not None and office is not None:
-            if Membership.objects.filter(user=user, office=office).exists():
-                message = f"{user.get_username()} is already a member of this office."
-                self.add_error("user_identifier", message)
-            else:
-                self.instance.user = user
+            return cleaned
+        user = by_username[0] if by_username else (users[0] if users else None)
+        if invite and (user is None or not user.has_usable_password()):
+            self.invitation_email = identifier  # a new account, or one that has never chosen a password
+        elif user is None:
+            self.add_error(
+                "user_identifier",
+                "To invite someone new, give their email address."
+                if cleaned.get("invite")
+                else "No account has that username or email address. To invite someone new, give their "
+                "email address and tick “Invite them if they have no account”.",
+            )
+        elif office is not None and Membership.objects.filter(user=user, office=office).exists():
+            self.add_error("user_identifier", f"{user.get_username()} is already a member of this office.")
+        else:
+            self.instance.user = user
         return cleaned
+
+
+class _Rejection(Exception):
+    """A membership service refused the save after the form was valid (say, another admin added the same
+    person a moment earlier). The admin's transaction rolls back, and the form is shown again with this."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+_REJECTION = "_membership_rejection"
+
+
+def _form_with_rejection(
+    form_class: type[forms.ModelForm[Membership]], rejection: _Rejection
+) -> type[forms.ModelForm[Membership]]:
+    # mypy cannot check a class whose base is a variable; the base is the form class the admin built.
+    class RejectedForm(form_class):  # type: ignore[valid-type,misc]
+        def clean(self) -> dict[str, Any]:
+            cleaned: dict[str, Any] = super().clean() or {}
+            if not self.has_error(rejection.field or NON_FIELD_ERRORS):
+                self.add_error(rejection.field, rejection.message)
+            return cleaned
+
+    return RejectedForm
 
 
 @admin.register(Membership)
 class MembershipAdmin(OfficeScopedAdmin):
     """Superusers pick any user for any office. An office admin names an existing account exactly
-    (``MembershipAddForm``) and adds it to an office they administer; nobody swaps a membership's user."""
+    (``MembershipAddForm``), or invites someone, to an office they administer; nobody moves a membership
+    to another user or office. Every save and delete goes through ``offices.services``, which also keeps
+    ``is_staff`` in step with the admin role."""
 
     list_display = ["user", "office", "role"]
     list_filter = ["role"]
@@ -179,7 +251,7 @@ class MembershipAdmin(OfficeScopedAdmin):
     autocomplete_fields = ["user"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["user"] if obj is not None else []
+        return ["user", "office"] if obj is not None else []
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None and not request.user.is_superuser:
@@ -196,7 +268,61 @@ class MembershipAdmin(OfficeScopedAdmin):
             if len(offices) == 1:  # nothing to choose: the office is the admin's own
                 office_field.initial = offices[0].pk
                 office_field.widget = forms.HiddenInput()
-        return form
+        rejection = getattr(request, _REJECTION, None)
+        return _form_with_rejection(form, rejection) if rejection is not None else form
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Rejection as rejection:
+            # Nothing was written (the admin's transaction rolled back): the same form again, with why.
+            setattr(request, _REJECTION, rejection)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        actor = cast(User, request.user)  # the admin site lets only logged-in staff this far
+        invitation_email = getattr(form, "invitation_email", None)
+        try:
+            if change:
+                saved = membership_role_set(
+                    office=obj.office, membership_id=int(obj.pk), role=obj.role, changed_by=actor
+                )
+            elif invitation_email:
+                invitation = membership_invite(
+                    office=obj.office,
+                    invited_by=actor,
+                    email=invitation_email,
+                    role=obj.role,
+                    first_name=form.cleaned_data.get("first_name", ""),
+                    last_name=form.cleaned_data.get("last_name", ""),
+                    base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+                )
+                saved = invitation.membership
+                if invitation.email_sent:
+                    self.message_user(
+                        request, f"An invitation to choose a password was emailed to {invitation_email}."
+                    )
+            else:
+                saved = membership_add(office=obj.office, user=obj.user, role=obj.role, added_by=actor)
+        except MembershipError as error:
+            field = None if change else ("user_identifier" if "user_identifier" in form.fields else "user")
+            raise _Rejection(field, error.message) from error
+        obj.pk, obj.user, obj.role, obj.created_at = saved.pk, saved.user, saved.role, saved.created_at
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_remove(office=obj.office, membership_id=int(obj.pk), removed_by=cast(User, request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        with transaction.atomic():
+            for membership in queryset.select_related("office"):
+                self.delete_model(request, membership)
 
 
 @admin.register(OfficePhoneNumber)

@@ -143,6 +143,8 @@ GLOBAL_ROUTES = {
     "healthz": "public health probe; reveals no tenant data",
     "home": "lists only the user's own memberships",
     "login": "public",
+    "password_reset_confirm": "public: an invitation's one-time link (Django checks the token)",
+    "password_reset_complete": "public: says the password is set, links to the login page",
     "logout": "ends the session",
     "twilio:sms-received": "Twilio webhook: signature required",
     "twilio:sms-status": "Twilio webhook: signature required",

@@ -16,6 +16,8 @@ SMS_BACKEND = env_str("SMS_BACKEND", "simulator")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "demo-auth-token")
 DEMO_MODE = True
+# Invitations and other email are printed by the runserver process instead of being sent.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()
 REDIS_URL = env_str("REDIS_URL") or devstack.ensure_redis()
