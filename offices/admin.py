@@ -225,8 +225,7 @@ _REJECTION = "_membership_rejection"
 def _form_with_rejection(
     form_class: type[forms.ModelForm[Membership]], rejection: _Rejection
 ) -> type[forms.ModelForm[Membership]]:
-    # mypy cannot check a class whose base is a variable; the base is the form class the admin built.
-    class RejectedForm(form_class):  # type: ignore[valid-type,misc]
+    class RejectedForm(form_class):  # type: ignore[valid-type,misc]  # a base that is a variable: the admin's form
         def clean(self) -> dict[str, Any]:
             cleaned: dict[str, Any] = super().clean() or {}
             if not self.has_error(rejection.field or NON_FIELD_ERRORS):
