@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from messages.models import (
+    BulkAction,
     CannedResponse,
     Conversation,
     ConversationEvent,
@@ -186,6 +187,15 @@ class ConversationEventAdmin(RecordAdmin, OfficeScopedAdmin):
     list_display = ["conversation", "kind", "actor", "created_at"]
     list_filter = ["kind"]
     raw_id_fields = ["conversation", "actor"]
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(RecordAdmin, OfficeScopedAdmin):
+    """What a bulk close changed, and whether it was undone: a record, like the events it wrote."""
+
+    list_display = ["action", "actor", "created_at", "undone_at", "undone_by"]
+    list_filter = ["action"]
+    raw_id_fields = ["actor", "undone_by"]
 
 
 # --- The staff inbox ---

@@ -147,6 +147,8 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
 SMS_BACKEND = env_str("SMS_BACKEND", "twilio")
 # A closed conversation is reopened, instead of a new one started, when a text arrives within this window.
 CONVERSATION_REOPEN_WINDOW_HOURS = env_int("CONVERSATION_REOPEN_WINDOW_HOURS", 72)
+# A bulk close can be undone (its conversations reopened) for this long.
+BULK_UNDO_SECONDS = env_int("BULK_UNDO_SECONDS", 600)
 MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024)
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -131,8 +131,8 @@ class Selection:
 
 
 def undo_window() -> timedelta:
-    """How long a bulk close can be undone. Optional setting ``BULK_UNDO_SECONDS`` (default ten minutes)."""
-    return timedelta(seconds=int(getattr(settings, "BULK_UNDO_SECONDS", 600)))
+    """How long a bulk close can be undone: the setting ``BULK_UNDO_SECONDS``."""
+    return timedelta(seconds=settings.BULK_UNDO_SECONDS)
 
 
 def matching_fingerprint(*, office: Office, queryset: QuerySet[Conversation]) -> Fingerprint:

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from constituents.models import ConsentEvent, SmsConsent
-from messages.models import ConversationEvent, Direction, EventKind, Message, MessageCorrection
+from messages.models import BulkAction, ConversationEvent, Direction, EventKind, Message, MessageCorrection
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,8 @@ def records(office: Any) -> dict[str, Any]:
         source="keyword",
         keyword="STOP",
     )
-    return {"message": message, "conversationevent": event, "consentevent": consent}
+    bulk = BulkAction.objects.create(office=office, action="close", conversation_ids=[conversation.pk])
+    return {"message": message, "conversationevent": event, "consentevent": consent, "bulkaction": bulk}
 
 
 @pytest.mark.parametrize(
@@ -39,6 +40,7 @@ def records(office: Any) -> dict[str, Any]:
     [
         ("civicdesk_messages", "message"),
         ("civicdesk_messages", "conversationevent"),
+        ("civicdesk_messages", "bulkaction"),
         ("constituents", "consentevent"),
     ],
 )
