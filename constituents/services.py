@@ -108,12 +108,17 @@ def _select_sql() -> str:
     )
 
 
+# A constituent is stored once per (office, phone): the conflict clause of the partial unique index
+# "constituent_phone_unique_per_office", whose predicate it must repeat exactly; written once here and reused
+# by every INSERT of a constituent by phone.
+CONSTITUENT_PHONE_CONFLICT = "ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING"
+
+
 @cache
 def _upsert_sql() -> str:
-    # The ON CONFLICT target names the partial unique index "constituent_phone_unique_per_office".
     insert = insert_sql(
         Constituent,
-        conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
+        conflict=CONSTITUENT_PHONE_CONFLICT,
         returning=f"id, true, {', '.join(HINT_FIELDS)}",
     )
     return f"WITH inserted AS ({insert}) SELECT * FROM inserted UNION ALL ({_select_sql()}) LIMIT 1"  # noqa: S608
