@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import Exists, Min, OuterRef, Subquery
 from django.utils import timezone
 from faker import Faker
 
@@ -446,6 +446,15 @@ class _Seeder:
         Conversation.objects.bulk_create([p.conversation for p in plans], batch_size=BATCH_SIZE)
         messages = [m for p in plans for m in p.messages]
         Message.objects.bulk_create(messages, batch_size=BATCH_SIZE)
+        # Someone who only ever called has given no consent to texts (see ``SmsConsent.NONE``).
+        texted = Message.objects.filter(
+            conversation__constituent=OuterRef("pk"),
+            direction=Direction.INBOUND,
+            channel__in=(Channel.SMS, Channel.MMS),
+        )
+        Constituent.objects.filter(office=self.office, sms_consent=SmsConsent.IMPLIED).exclude(
+            Exists(texted)
+        ).update(sms_consent=SmsConsent.NONE)
         media = [
             Media(
                 office=self.office,

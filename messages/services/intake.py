@@ -28,11 +28,12 @@ from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from common.rawsql import fetchone_prepared, insert_params, insert_select_sql, insert_sql, insert_values
-from constituents.models import Constituent
+from constituents.models import Constituent, SmsConsent
 from constituents.services import (
     CONSTITUENT_PHONE_CONFLICT,
     HINT_FIELDS,
     LocationHints,
+    consent_from_text,
     constituent_create_anonymous,
     constituent_hints_fill,
     constituent_new_values,
@@ -197,6 +198,8 @@ def _receive(sms: InboundSms, values: dict[str, Any], *, office_id: int) -> Inta
     if sms.from_e164:
         ref = constituent_ref_for_phone(office_id=office_id, phone=sms.from_e164, hints=_hints(sms))
         constituent_id = ref.id
+        if not ref.created:  # someone known only from calls: this first text implies consent
+            consent_from_text(constituent_id=constituent_id, message_sid=sms.message_sid)
     else:
         # Short codes, alphanumeric senders and "Anonymous" have no E.164 form; keep the raw sender on the
         # message and give the thread a constituent staff can fill in.
@@ -320,7 +323,9 @@ def _fast_sql() -> str:
         # "phone <> ''" lets the generic plan of the prepared statement use the partial unique index: without
         # it, it scanned every constituent of the office.
         f"FROM {constituents} WHERE office_id = %(office_id)s AND phone = %(phone)s "
-        "AND phone <> '' LIMIT 1), "
+        # Someone known only from calls has given no consent to texts: their first text takes the ordinary
+        # path, which records the consent it implies.
+        f"AND phone <> '' AND sms_consent <> '{SmsConsent.NONE.value}' LIMIT 1), "
         f"open_thread AS (SELECT id FROM {conversations} WHERE constituent_id = (SELECT id FROM constituent) "
         f"AND status <> '{closed}' FOR UPDATE), "
         f"new_thread AS ({new_thread}), "

@@ -29,7 +29,7 @@ def _call_row() -> Message:
 
 
 ANSWERED = ("staff", "dial", "status")
-ANSWERED_FIXTURES = {
+ANSWERED_FIXTURES: dict[str, tuple[str, dict[str, str]]] = {
     "staff": ("voice_staff_answered__basic", {}),
     "dial": ("voice_dial_completed__answered", {}),
     "status": ("voice_call_status__completed", {}),
@@ -70,7 +70,10 @@ def test_a_call_no_one_answered_is_a_missed_call(
 ) -> None:
     post_voice("voice_call_received__basic")
     post_voice("voice_menu_selected__digit", Digits="2")
-    steps = [("voice_dial_completed__no_answer", {}), ("voice_call_status__completed", {})]
+    steps: list[tuple[str, dict[str, str]]] = [
+        ("voice_dial_completed__no_answer", {}),
+        ("voice_call_status__completed", {}),
+    ]
     for name, overrides in reversed(steps) if status_first else steps:
         post_voice(name, **overrides)  # the caller hung up at the beep: no voicemail
     assert _thread().last_message_preview == "Missed call"

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from common.rawsql import insert_params, insert_select_sql, insert_sql
+from constituents.models import SmsConsent
 from constituents.services import LocationHints, constituent_create_anonymous, constituent_ref_for_phone
 from messages.models import Channel, Conversation, Direction, Message, MessageStatus
 from messages.services.threading import (
@@ -172,11 +173,15 @@ def call_create(
             state=context.caller_state or "",
             zip_code=context.caller_zip or "",
         )
-        ref = constituent_ref_for_phone(office_id=office_id, phone=context.from_e164, hints=hints)
+        # A caller has given no consent to texts; only a text gives it (constituents.models.SmsConsent).
+        ref = constituent_ref_for_phone(
+            office_id=office_id, phone=context.from_e164, hints=hints, consent=SmsConsent.NONE
+        )
         constituent_id, new_constituent = ref.id, ref.created
     else:
         # "Anonymous", "+266696687" and other withheld caller IDs: a thread of its own for each call.
-        constituent_id, new_constituent = constituent_create_anonymous(office_id=office_id).pk, True
+        anonymous = constituent_create_anonymous(office_id=office_id, consent=SmsConsent.NONE)
+        constituent_id, new_constituent = anonymous.pk, True
     facts: dict[str, Any] = {
         "account_sid": context.account_sid,
         "caller_withheld": not context.from_e164,
