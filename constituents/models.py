@@ -13,6 +13,11 @@ class SmsConsent(models.TextChoices):
     IMPLIED = "implied", "Implied (texted in)"
     OPTED_IN = "opted_in", "Opted in"
     OPTED_OUT = "opted_out", "Opted out"
+    # Consent to texts comes only from a text: someone known only from a call has given none. Their first
+    # text makes it implied (logged). Staff may still answer a caller by text, one conversation at a time,
+    # as before (a reply is refused only to someone who opted out); the record just never claims a consent
+    # the constituent did not give.
+    NONE = "none", "Not given"
 
 
 class Constituent(models.Model):
@@ -87,6 +92,8 @@ class ConsentSource(models.TextChoices):
     CARRIER_21610 = "carrier_21610", "Carrier reported opt-out (Twilio 21610)"
     STAFF = "staff", "Changed by staff"
     IMPORT = "import", "Imported"
+    TEXTED_IN = "texted_in", "First text from the constituent"
+    CORRECTED = "corrected", "Corrected: never texted in"
 
 
 class ConsentEvent(models.Model):

@@ -33,21 +33,27 @@ class ConstituentRef:
 
 
 def constituent_ref_for_phone(
-    *, office_id: int, phone: str, hints: LocationHints | None = None
+    *,
+    office_id: int,
+    phone: str,
+    hints: LocationHints | None = None,
+    consent: SmsConsent = SmsConsent.IMPLIED,
 ) -> ConstituentRef:
     """Find the office's constituent with this E.164 phone, or create one. Safe under concurrent calls.
 
     One statement in the common case (webhooks call this on every text). Two webhooks from a new number
     can race: the partial unique index on (office, phone) makes one INSERT win, the other's ``DO NOTHING``
     returns no row, and it re-reads the winner's committed row with a fresh statement. Location hints only
-    fill blanks, never overwrite staff data.
+    fill blanks, never overwrite staff data. ``consent``: a new constituent's SMS consent (``NONE`` for a
+    caller: consent to texts comes only from a text).
     """
     if not phone:
         raise ValueError("constituent_ref_for_phone needs an E.164 phone; use constituent_create_anonymous")
     hints = hints or LocationHints()
     with connection.cursor() as cursor:
         cursor.execute(
-            _upsert_sql(), [*insert_params(constituent_new(office_id, phone, hints)), office_id, phone]
+            _upsert_sql(),
+            [*insert_params(constituent_new(office_id, phone, hints, consent=consent)), office_id, phone],
         )
         row = cursor.fetchone()
         if row is None:  # lost the race for a new number: the winner has committed by now
@@ -61,9 +67,11 @@ def constituent_ref_for_phone(
     return ConstituentRef(id=pk, created=created)
 
 
-def constituent_new(office_id: int, phone: str, hints: LocationHints) -> Constituent:
+def constituent_new(
+    office_id: int, phone: str, hints: LocationHints, *, consent: SmsConsent = SmsConsent.IMPLIED
+) -> Constituent:
     """An unsaved constituent for a first text or call from ``phone``, with the carrier's location hints."""
-    return Constituent(**constituent_new_values(office_id, phone, hints))
+    return Constituent(**constituent_new_values(office_id, phone, hints), sms_consent=consent)
 
 
 def constituent_new_values(office_id: int, phone: str, hints: LocationHints) -> dict[str, Any]:
@@ -108,12 +116,17 @@ def _select_sql() -> str:
     )
 
 
+# A constituent is stored once per (office, phone): the conflict clause of the partial unique index
+# "constituent_phone_unique_per_office", whose predicate it must repeat exactly; written once here and reused
+# by every INSERT of a constituent by phone.
+CONSTITUENT_PHONE_CONFLICT = "ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING"
+
+
 @cache
 def _upsert_sql() -> str:
-    # The ON CONFLICT target names the partial unique index "constituent_phone_unique_per_office".
     insert = insert_sql(
         Constituent,
-        conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
+        conflict=CONSTITUENT_PHONE_CONFLICT,
         returning=f"id, true, {', '.join(HINT_FIELDS)}",
     )
     return f"WITH inserted AS ({insert}) SELECT * FROM inserted UNION ALL ({_select_sql()}) LIMIT 1"  # noqa: S608
@@ -126,9 +139,37 @@ def constituent_for_phone(*, office: Office, phone: str, hints: LocationHints | 
     return Constituent.objects.get(pk=ref.id, office=office)
 
 
-def constituent_create_anonymous(*, office_id: int) -> Constituent:
-    """A constituent with no phone, e.g. a caller who withheld their number."""
-    return Constituent.objects.create(office_id=office_id, phone="")
+def constituent_create_anonymous(*, office_id: int, consent: SmsConsent = SmsConsent.IMPLIED) -> Constituent:
+    """A constituent with no phone, e.g. a caller who withheld their number (``consent`` ``NONE``)."""
+    return Constituent.objects.create(office_id=office_id, phone="", sms_consent=consent)
+
+
+def consent_from_text(*, constituent_id: int, message_sid: str) -> bool:
+    """A text from a constituent who had given no consent (known only from calls) implies it; logged.
+
+    One statement when there is nothing to change (every text that takes the ordinary intake path). True if
+    the consent changed.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CONSENT_FROM_TEXT_SQL, [constituent_id])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    ConsentEvent.objects.create(
+        office_id=row[0],
+        constituent_id=constituent_id,
+        previous=SmsConsent.NONE,
+        new=SmsConsent.IMPLIED,
+        source=ConsentSource.TEXTED_IN,
+        message_sid=message_sid,
+    )
+    return True
+
+
+_CONSENT_FROM_TEXT_SQL = (
+    f"UPDATE {Constituent._meta.db_table} SET sms_consent = '{SmsConsent.IMPLIED.value}', "  # noqa: S608
+    f"updated_at = now() WHERE id = %s AND sms_consent = '{SmsConsent.NONE.value}' RETURNING office_id"
+)
 
 
 @transaction.atomic

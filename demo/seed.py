@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import Exists, Min, OuterRef, Subquery
 from django.utils import timezone
 from faker import Faker
 
@@ -49,7 +49,7 @@ from messages.models import (
     TriageQueue,
 )
 from messages.segments import segment_info
-from messages.services.threading import is_system_message, preview_for
+from messages.services.threading import conversation_summary_fold, is_system_message, touch_for
 from offices.models import (
     IvrOption,
     Membership,
@@ -61,6 +61,7 @@ from offices.models import (
     Weekday,
 )
 from voice.models import CallInCampaign
+from voice.services.calls import call_preview
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -445,6 +446,15 @@ class _Seeder:
         Conversation.objects.bulk_create([p.conversation for p in plans], batch_size=BATCH_SIZE)
         messages = [m for p in plans for m in p.messages]
         Message.objects.bulk_create(messages, batch_size=BATCH_SIZE)
+        # Someone who only ever called has given no consent to texts (see ``SmsConsent.NONE``).
+        texted = Message.objects.filter(
+            conversation__constituent=OuterRef("pk"),
+            direction=Direction.INBOUND,
+            channel__in=(Channel.SMS, Channel.MMS),
+        )
+        Constituent.objects.filter(office=self.office, sms_consent=SmsConsent.IMPLIED).exclude(
+            Exists(texted)
+        ).update(sms_consent=SmsConsent.NONE)
         media = [
             Media(
                 office=self.office,
@@ -682,7 +692,7 @@ class _Seeder:
             if rng.random() < 0.45:
                 steps.inbound(self._follow_up(constituent), gap=rng.uniform(1, 30))
         elif kind == "call":
-            steps.call(gap=0)
+            steps.call(gap=0, answered_by=replier.username)
             if rng.random() < 0.9:
                 call_note = rng.choice(CALL_NOTES).format(topic=_subject(topic))
                 steps.note(call_note, replier, gap=rng.uniform(2, 20))
@@ -732,20 +742,25 @@ class _Seeder:
         *,
         limit: datetime,
     ) -> None:
-        """The denormalised inbox fields, exactly as ``conversation_touch`` leaves them."""
+        """The denormalised inbox fields, by the one rule every writer of them follows
+        (``messages.services.threading``): each message folded in, in order, as the services fold it."""
         rng = self.rng
         last = messages[-1]
         # System messages (the auto-acknowledgement) leave the summary alone; see ``conversation_touch``.
         latest = next((m for m in reversed(messages) if not is_system_message(message=m)), last)
-        inbound = [m.created_at for m in messages if m.direction == Direction.INBOUND]
-        staff_replies = [m.created_at for m in messages if m.direction == Direction.OUTBOUND and m.sent_by_id]
         acks = [m.created_at for m in messages if m.direction == Direction.OUTBOUND and not m.sent_by_id]
         conversation.created_at = messages[0].created_at
-        conversation.last_activity_at = latest.created_at
-        conversation.last_message_preview = preview_for(latest)
-        conversation.last_message_channel = latest.channel
-        conversation.last_inbound_at = max(inbound) if inbound else None
-        conversation.first_response_at = min(staff_replies) if staff_replies else None
+        # The story's status is decided already; folding the messages must not wake it, so fold from open.
+        conversation.status = ConversationStatus.OPEN
+        conversation_summary_fold(
+            conversation,
+            [
+                touch_for(m, preview=call_preview(m) if m.channel == Channel.CALL else None)
+                for m in messages
+                if not is_system_message(message=m)
+            ],
+        )
+        conversation.status = status
         conversation.auto_ack_sent_at = min(acks) if acks else None
         unread = (
             status == ConversationStatus.OPEN
@@ -857,13 +872,13 @@ class _Steps:
             gap,
         )  # fmt: skip
 
-    def call(self, *, gap: float) -> Message:
+    def call(self, *, gap: float, answered_by: str) -> Message:
         return self._add(
             self._base(
                 direction=Direction.INBOUND, channel=Channel.CALL, body="", status=MessageStatus.RECEIVED,
                 provider_sid=_sid(self.rng, "CA"), from_number=self.constituent.phone, to_number=LONG_CODE,
                 duration_seconds=self.rng.randint(45, 900),
-                details={"answered_by": "staff", "menu_path": ["1"], "call_status": "completed"},
+                details={"answered_by": answered_by, "menu_path": ["1"], "call_status": "completed"},
             ),
             gap,
         )  # fmt: skip

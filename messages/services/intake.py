@@ -3,8 +3,8 @@
 This is the hottest path in civicdesk (every text, at hundreds per second on a call-in day). The common
 cases, a plain text from a constituent with an open thread and a first text from a new number, are ONE
 statement, its own transaction (:func:`_fast_sql`): it checks the SID, upserts the constituent, locks the
-open thread or starts one, inserts the message ``ON CONFLICT (provider_sid) DO NOTHING`` and folds it into
-the thread's inbox summary only if it was inserted. Everything else (a thread to reopen, MMS media, senders
+open thread or starts one, inserts the message unless its SID is stored already, and folds it into the
+thread's inbox summary only if it was inserted. Everything else (a thread to reopen, MMS media, senders
 with no E.164 number, a lost race) takes :func:`_receive`, one ordinary transaction of a few statements.
 Nothing is ever half-written: the fast statement either stores the message with its thread and summary or
 changes nothing but, at most, a new constituent row, which the slow path then finds.
@@ -28,10 +28,12 @@ from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from common.rawsql import fetchone_prepared, insert_params, insert_select_sql, insert_sql, insert_values
-from constituents.models import Constituent
+from constituents.models import Constituent, SmsConsent
 from constituents.services import (
+    CONSTITUENT_PHONE_CONFLICT,
     HINT_FIELDS,
     LocationHints,
+    consent_from_text,
     constituent_create_anonymous,
     constituent_hints_fill,
     constituent_new_values,
@@ -48,12 +50,16 @@ from messages.models import (
 )
 from messages.services.inbound_queue import inbound_nudge_on_commit
 from messages.services.threading import (
+    CONVERSATION_UNCLOSED_CONFLICT,
+    MESSAGE_SID_CONFLICT,
+    SummaryKind,
     Touch,
     conversation_id_for_inbound,
+    conversation_summary_new,
+    conversation_summary_sql,
     conversation_touch_where,
     preview_text,
     touch_params,
-    touch_sql,
 )
 from messages.twilio.payloads import InboundSms
 from offices.selectors import office_number_route_for
@@ -192,6 +198,8 @@ def _receive(sms: InboundSms, values: dict[str, Any], *, office_id: int) -> Inta
     if sms.from_e164:
         ref = constituent_ref_for_phone(office_id=office_id, phone=sms.from_e164, hints=_hints(sms))
         constituent_id = ref.id
+        if not ref.created:  # someone known only from calls: this first text implies consent
+            consent_from_text(constituent_id=constituent_id, message_sid=sms.message_sid)
     else:
         # Short codes, alphanumeric senders and "Anonymous" have no E.164 form; keep the raw sender on the
         # message and give the thread a constituent staff can fill in.
@@ -232,7 +240,7 @@ def _message_id_for_sid(sid: str) -> int | None:
 
 @cache
 def _message_insert_sql() -> str:
-    return insert_sql(Message, conflict="ON CONFLICT (provider_sid) DO NOTHING")
+    return insert_sql(Message, conflict=MESSAGE_SID_CONFLICT)
 
 
 # The fast path's message fields: (field -> the statement's shared parameter, field -> the one value the fast
@@ -264,8 +272,7 @@ def _fast_sql() -> str:
         given=HINT_FIELDS,
         computed=(("office_id", "%(office_id)s"), ("phone", "%(phone)s")),
         source="WHERE NOT EXISTS (SELECT 1 FROM dup)",
-        # The partial unique index "constituent_phone_unique_per_office".
-        conflict="ON CONFLICT (office_id, phone) WHERE NOT (phone = '') DO NOTHING",
+        conflict=CONSTITUENT_PHONE_CONFLICT,
         returning=f"id, true, {hints}",
     )
     new_message = insert_select_sql(
@@ -278,10 +285,11 @@ def _fast_sql() -> str:
             *((name, f"%({param})s") for name, param in shared.items()),
             *((name, f"'{value}'") for name, value in constants.items()),
         ),
-        conflict="ON CONFLICT (provider_sid) DO NOTHING",
+        conflict=MESSAGE_SID_CONFLICT,
         returning="id, conversation_id",
     )
-    touch = touch_sql(inbound=True, first_response=False, channel=Channel.SMS)
+    kind = _FAST_KIND
+    touch = conversation_summary_sql(kind)
     messages, constituents = Message._meta.db_table, Constituent._meta.db_table
     conversations = Conversation._meta.db_table
     closed = ConversationStatus.CLOSED.value
@@ -296,10 +304,7 @@ def _fast_sql() -> str:
         computed=(
             ("office_id", "%(office_id)s"),
             ("constituent_id", "(SELECT id FROM constituent)"),
-            ("last_activity_at", "%(touch_at)s"),
-            ("last_message_preview", "%(touch_preview)s"),
-            ("last_message_channel", f"'{Channel.SMS.value}'"),
-            ("last_inbound_at", "%(touch_at)s"),
+            *conversation_summary_new(kind, at="%(touch_at)s", preview="%(touch_preview)s"),
             ("created_at", "%(touch_at)s"),
         ),
         source=(
@@ -309,8 +314,7 @@ def _fast_sql() -> str:
             f"WHERE constituent_id = (SELECT id FROM constituent) AND status = '{closed}' "
             "AND closed_at >= %(reopen_after)s)"
         ),
-        # The partial unique index "conversation_one_unclosed_per_constituent".
-        conflict=f"ON CONFLICT (constituent_id) WHERE NOT (status = '{closed}') DO NOTHING",
+        conflict=CONVERSATION_UNCLOSED_CONFLICT,
     )
     return (
         f"WITH dup AS (SELECT id FROM {messages} WHERE provider_sid = %(sid)s), "  # noqa: S608
@@ -319,7 +323,9 @@ def _fast_sql() -> str:
         # "phone <> ''" lets the generic plan of the prepared statement use the partial unique index: without
         # it, it scanned every constituent of the office.
         f"FROM {constituents} WHERE office_id = %(office_id)s AND phone = %(phone)s "
-        "AND phone <> '' LIMIT 1), "
+        # Someone known only from calls has given no consent to texts: their first text takes the ordinary
+        # path, which records the consent it implies.
+        f"AND phone <> '' AND sms_consent <> '{SmsConsent.NONE.value}' LIMIT 1), "
         f"open_thread AS (SELECT id FROM {conversations} WHERE constituent_id = (SELECT id FROM constituent) "
         f"AND status <> '{closed}' FOR UPDATE), "
         f"new_thread AS ({new_thread}), "
@@ -335,6 +341,9 @@ def _fast_sql() -> str:
         "FROM (SELECT 1) AS one LEFT JOIN constituent AS c ON true"
     )
 
+
+# What a plain text does to its thread's summary (the only kind the fast path stores).
+_FAST_KIND = SummaryKind(channel=Channel.SMS, attention=True)
 
 # In the error PostgreSQL raises when the intake statement would start a thread without storing its message.
 _THREAD_WITHOUT_MESSAGE = "intake: a new thread without its message"

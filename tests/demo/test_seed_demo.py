@@ -33,6 +33,7 @@ from messages.models import (
 from messages.services.threading import is_system_message, preview_for
 from offices.models import IvrMenu, IvrOption, Membership, Office, OfficeHours, OfficePhoneNumber, Role
 from voice.models import CallInCampaign
+from voice.services.calls import call_preview
 
 pytestmark = pytest.mark.django_db
 
@@ -172,10 +173,15 @@ def test_denormalised_fields_match_the_latest_message() -> None:
     for c in Conversation.objects.filter(office__slug=DEMO_OFFICE_SLUG):
         thread = messages[c.pk]
         latest = [m for m in thread if not is_system_message(message=m)][-1]  # system texts leave it alone
-        inbound = [m.created_at for m in thread if m.direction == Direction.INBOUND]
+        # A call alone asks nothing of staff: it is activity, not an unread inbound message.
+        inbound = [
+            m.created_at for m in thread if m.direction == Direction.INBOUND and m.channel != Channel.CALL
+        ]
         replies = [m.created_at for m in thread if m.direction == Direction.OUTBOUND and m.sent_by_id]
         assert c.last_activity_at == latest.created_at, c.pk
-        assert c.last_message_preview == preview_for(latest)
+        assert c.last_message_preview == (
+            call_preview(latest) if latest.channel == Channel.CALL else preview_for(latest)
+        )
         assert c.last_message_channel == latest.channel
         assert c.last_inbound_at == (max(inbound) if inbound else None)
         assert c.first_response_at == (min(replies) if replies else None)

@@ -12,7 +12,12 @@ the end state does not depend on the order webhooks arrive in:
 - ``outcome`` is derived from the facts above every time (:func:`outcome_for`), never stored as a step.
 
 Calls are "quiet" in the inbox: they move the thread's activity time but do not mark it unread. A voicemail
-(see :mod:`.voicemail`) is what asks staff for attention.
+(see :mod:`.voicemail`) is what asks staff for attention. The thread shows the call as :func:`call_preview`
+words it ("Call, 2 min, answered by …", "Missed call"); every write of the call re-derives it from the facts
+and, when it changed, shows it in the thread if the call is still its latest message, so the preview ends
+right whatever order the webhooks came in. A call-in vote is counted on its campaign and is not inbox
+activity: a call that starts at the call-in menu is folded into its caller's thread only once it turns out
+to be something else (another choice, staff, a voicemail, a hang-up), and never if it is a vote.
 """
 
 from __future__ import annotations
@@ -27,10 +32,22 @@ from typing import Any, TypeVar
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.rawsql import insert_params, insert_sql
+from common.rawsql import insert_params, insert_select_sql, insert_sql
+from constituents.models import SmsConsent
 from constituents.services import LocationHints, constituent_create_anonymous, constituent_ref_for_phone
 from messages.models import Channel, Conversation, Direction, Message, MessageStatus
-from messages.services.threading import conversation_id_for_inbound
+from messages.services.threading import (
+    CONVERSATION_UNCLOSED_CONFLICT,
+    MESSAGE_SID_CONFLICT,
+    SummaryKind,
+    Touch,
+    conversation_id_for_inbound,
+    conversation_preview_then,
+    conversation_summary_new,
+    conversation_summary_then,
+    conversation_touch_where,
+    touch_params,
+)
 from messages.services.triage import conversation_close
 from offices.selectors import office_number_route_for
 from voice.models import CallInCampaign, CallInPosition, CallOutcome, ParkedVoiceCallback
@@ -71,7 +88,11 @@ TERMINAL_CALL_STATUSES = frozenset(
 ANSWERED_DIAL_STATUSES = frozenset({"completed", "answered"})
 # Compare-and-set attempts before a webhook falls back to locking the row.
 CAS_ATTEMPTS = 3
-CALL_PREVIEW = "[call]"
+# What a call does to its thread's summary: activity and preview, not unread.
+CALL_SUMMARY = SummaryKind(channel=Channel.CALL)
+# ``details["inbox"]`` while a call that began at the call-in menu may still be a vote: not in the thread's
+# summary yet. Removed once the call is folded in.
+AWAITING_VOTE = "awaiting_vote"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +175,26 @@ def call_create(
             state=context.caller_state or "",
             zip_code=context.caller_zip or "",
         )
-        ref = constituent_ref_for_phone(office_id=office_id, phone=context.from_e164, hints=hints)
+        # A caller has given no consent to texts; only a text gives it (constituents.models.SmsConsent).
+        ref = constituent_ref_for_phone(
+            office_id=office_id, phone=context.from_e164, hints=hints, consent=SmsConsent.NONE
+        )
         constituent_id, new_constituent = ref.id, ref.created
     else:
         # "Anonymous", "+266696687" and other withheld caller IDs: a thread of its own for each call.
-        constituent_id, new_constituent = constituent_create_anonymous(office_id=office_id).pk, True
-    conversation_id, opened, status = _thread_for_call(office_id, constituent_id, new_constituent, at)
+        anonymous = constituent_create_anonymous(office_id=office_id, consent=SmsConsent.NONE)
+        constituent_id, new_constituent = anonymous.pk, True
+    facts: dict[str, Any] = {
+        "account_sid": context.account_sid,
+        "caller_withheld": not context.from_e164,
+        "call_status": context.call_status or "ringing",
+        "menu_path": [],
+        "recordings": [],
+        "outcome": CallOutcome.IN_PROGRESS,
+        **(details or {}),
+    }
     row = Message(
         office_id=office_id,
-        conversation_id=conversation_id,
         direction=Direction.INBOUND,
         channel=Channel.CALL,
         provider_sid=call_sid,
@@ -172,18 +204,20 @@ def call_create(
         created_at=at,
         # Calls never go through SMS follow-up processing (keywords, auto-replies).
         processed_at=at,
-        details={
-            "account_sid": context.account_sid,
-            "caller_withheld": not context.from_e164,
-            # A thread this call started holds nothing else: a call-in tally may close it again.
-            "opened_conversation": opened,
-            "call_status": context.call_status or "ringing",
-            "menu_path": [],
-            "recordings": [],
-            "outcome": CallOutcome.IN_PROGRESS,
-            **(details or {}),
-        },
+        details=facts,
     )
+    facts["preview"] = preview = call_preview(row)
+    conversation_id, opened, status = _thread_for_call(
+        office_id,
+        constituent_id,
+        new_constituent,
+        at,
+        preview=preview,
+        fold=facts.get("inbox") != AWAITING_VOTE,
+    )
+    row.conversation_id = conversation_id
+    # A thread this call started holds nothing else: a call-in tally may close it again.
+    facts["opened_conversation"] = opened
     with connection.cursor() as cursor:
         cursor.execute(_call_insert_sql(), [*insert_params(row), call_sid])
         inserted = cursor.fetchone()
@@ -201,7 +235,7 @@ def call_create(
 @cache
 def _call_insert_sql() -> str:
     # The new row, and whether callbacks wait for it, in one statement.
-    insert = insert_sql(Message, conflict="ON CONFLICT (provider_sid) DO NOTHING")
+    insert = insert_sql(Message, conflict=MESSAGE_SID_CONFLICT)
     parked = ParkedVoiceCallback._meta.db_table
     return (
         f"WITH inserted AS ({insert}) SELECT id, EXISTS (SELECT 1 FROM {parked} "  # noqa: S608
@@ -210,61 +244,128 @@ def _call_insert_sql() -> str:
 
 
 _CONVERSATIONS = Conversation._meta.db_table
-# A call moves its thread's activity time and preview, without marking it unread (a voicemail does that).
-_NOTE_CALL_SQL = (
-    f"UPDATE {_CONVERSATIONS} SET last_activity_at = GREATEST(last_activity_at, %s), "  # noqa: S608
-    "last_message_preview = %s, last_message_channel = %s WHERE "
-)
+_UNCLOSED = "constituent_id = %(constituent_id)s AND status <> 'closed'"
+_THREAD_COLUMNS = "id, created_at, status"
 
 
 def _thread_for_call(
-    office_id: int, constituent_id: int, new_constituent: bool, at: datetime
+    office_id: int, constituent_id: int, new_constituent: bool, at: datetime, *, preview: str, fold: bool
 ) -> tuple[int, bool, str]:
     """(thread id, whether this call opened it, its status): the caller's thread, noted and locked.
 
-    One statement in the common cases: a new constituent gets a new thread with the call already in its
-    summary; a known one's unclosed thread is found, locked and noted by one UPDATE. Otherwise the shared
-    threading rules pick (reopen or create) the thread.
+    ``fold``: fold the call (its ``preview``) into the thread's summary; False for a call that may be a
+    call-in vote, which only locks a thread it finds (one it starts holds only the call). One statement in
+    the common cases: a new constituent gets a new thread with the call already in its summary; a known
+    one's unclosed thread is found, locked and noted by one UPDATE. Otherwise the shared threading rules pick
+    (reopen or create) the thread.
     """
-    note: list[Any] = [at, CALL_PREVIEW, Channel.CALL]
+    touch = Touch(at=at, preview=preview, channel=Channel.CALL, direction=Direction.INBOUND)
+    params = {"office_id": office_id, "constituent_id": constituent_id, **touch_params(touch)}
     with connection.cursor() as cursor:
         if new_constituent:
-            thread = Conversation(
-                office_id=office_id,
-                constituent_id=constituent_id,
-                last_activity_at=at,
-                last_message_preview=CALL_PREVIEW,
-                last_message_channel=Channel.CALL,
-                created_at=at,
-            )
-            cursor.execute(_conversation_insert_sql(), insert_params(thread))
+            cursor.execute(_conversation_insert_sql(), params)
             row = cursor.fetchone()
             if row is not None:
                 return int(row[0]), True, str(row[1])
+        elif fold:
+            row = conversation_touch_where(_UNCLOSED, params, touch, returning=_THREAD_COLUMNS)
+            if row is not None:
+                return int(row[0]), row[1] == at, str(row[2])
         else:
-            where = "constituent_id = %s AND status <> 'closed' RETURNING id, created_at, status"
-            cursor.execute(_NOTE_CALL_SQL + where, [*note, constituent_id])
+            cursor.execute(_LOCK_UNCLOSED_SQL, params)
             row = cursor.fetchone()
             if row is not None:
                 return int(row[0]), row[1] == at, str(row[2])
-        conversation_id = conversation_id_for_inbound(
-            office_id=office_id, constituent_id=constituent_id, at=at
+    conversation_id = conversation_id_for_inbound(office_id=office_id, constituent_id=constituent_id, at=at)
+    if fold:
+        row = conversation_touch_where(
+            "id = %(id)s", {"id": conversation_id}, touch, returning=_THREAD_COLUMNS
         )
-        cursor.execute(_NOTE_CALL_SQL + "id = %s RETURNING id, created_at, status", [*note, conversation_id])
-        row = cursor.fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {_THREAD_COLUMNS} FROM {_CONVERSATIONS} WHERE id = %s", [conversation_id])  # noqa: S608
+            row = cursor.fetchone()
     if row is None:
         raise Conversation.DoesNotExist(f"thread {conversation_id} vanished while locked")
     return int(row[0]), row[1] == at, str(row[2])
 
 
+_LOCK_UNCLOSED_SQL = f"SELECT {_THREAD_COLUMNS} FROM {_CONVERSATIONS} WHERE {_UNCLOSED} FOR UPDATE"  # noqa: S608
+
+
 @cache
 def _conversation_insert_sql() -> str:
-    # The ON CONFLICT target names the partial unique index "conversation_one_unclosed_per_constituent".
-    return insert_sql(
+    """A new caller's thread, with the call in its summary (parameters as :func:`_thread_for_call`'s)."""
+    return insert_select_sql(
         Conversation,
-        conflict="ON CONFLICT (constituent_id) WHERE NOT (status = 'closed') DO NOTHING",
+        prefix="t",
+        given=(),
+        computed=(
+            ("office_id", "%(office_id)s"),
+            ("constituent_id", "%(constituent_id)s"),
+            *conversation_summary_new(CALL_SUMMARY, at="%(touch_at)s", preview="%(touch_preview)s"),
+            ("created_at", "%(touch_at)s"),
+        ),
+        conflict=CONVERSATION_UNCLOSED_CONFLICT,
         returning="id, status",
     )
+
+
+def _minutes(seconds: int) -> str:
+    return "under a minute" if seconds < 60 else f"{(seconds + 30) // 60} min"
+
+
+def call_preview(call: Message) -> str:
+    """The call as its thread's inbox shows it, from its facts (the same facts give the same words).
+
+    "Call, 2 min, answered by +12025550141" (the staff phone that picked up; the talk time when the dial
+    result says it, else the whole call's), "Missed call" when no one answered (a voicemail left on the call
+    is its own message, previewed by its transcript or length), "Call in progress" until the outcome is
+    known.
+    """
+    details = call.details
+    outcome = outcome_for(details)
+    if outcome == CallOutcome.ANSWERED:
+        dial = details.get("dial") or {}
+        seconds = dial.get("duration") or call.duration_seconds
+        parts = ["Call"]
+        if seconds:
+            parts.append(_minutes(int(seconds)))
+        who = details.get("answered_by")
+        parts.append(f"answered by {who}" if who else "answered")
+        return ", ".join(parts)
+    if outcome in (CallOutcome.MISSED, CallOutcome.ABANDONED, CallOutcome.VOICEMAIL):
+        return "Missed call"
+    if outcome == CallOutcome.TALLIED:
+        return "Call-in vote"
+    return "Call in progress"
+
+
+def _awaits_vote(details: dict[str, Any]) -> bool:
+    """The call began at the call-in menu and may still be a vote (or is one): keep it out of the summary."""
+    if details.get("inbox") != AWAITING_VOTE:
+        return False
+    if details.get("tally"):
+        return True
+    chose = any(int(entry.get("step", 0)) >= 1 for entry in details.get("menu_path", []))
+    return not chose and outcome_for(details) == CallOutcome.IN_PROGRESS
+
+
+def _summary_step(call: Message) -> tuple[str, list[Any]]:
+    """The thread's side of writing the call (a ``then`` step for ``rows``): fold a call that is no vote
+    into the summary, or show its new preview; nothing if neither changed."""
+    details = call.details
+    if _awaits_vote(details):
+        return "", []
+    preview = call_preview(call)
+    if details.get("inbox") == AWAITING_VOTE:
+        del details["inbox"]
+        details["preview"] = preview
+        return conversation_summary_then(CALL_SUMMARY), [preview]
+    if details.get("preview") != preview:
+        details["preview"] = preview
+        return conversation_preview_then(Channel.CALL), [preview]
+    return "", []
 
 
 def outcome_for(details: dict[str, Any]) -> CallOutcome:
@@ -284,18 +385,22 @@ def outcome_for(details: dict[str, Any]) -> CallOutcome:
 
 
 def call_save(call: Message, *, at: datetime) -> None:
-    """Re-derive the outcome and write the call's details (the row must be locked)."""
+    """Re-derive the outcome and write the call's details, with its thread's summary if that changes (the
+    row must be locked). One statement."""
     call.details["outcome"] = outcome_for(call.details).value
     call.status_updated_at = at
-    message_write(call, at=at)
+    then, params = _summary_step(call)
+    message_write(call, at=at, then=then, then_params=params)
 
 
 def call_save_if_unchanged(read: Read, *, at: datetime) -> bool:
-    """Re-derive the outcome and write the call's details if no one wrote the row since ``read``."""
+    """Re-derive the outcome and write the call's details (with its thread's summary if that changes) if no
+    one wrote the row since ``read``. One statement."""
     call = read.message
     call.details["outcome"] = outcome_for(call.details).value
     call.status_updated_at = at
-    return message_write_if_unchanged(read, at=at)
+    then, params = _summary_step(call)
+    return message_write_if_unchanged(read, at=at, then=then, then_params=params)
 
 
 def path_record(call: Message, entry: dict[str, Any]) -> None:
@@ -321,7 +426,9 @@ def call_receive(*, call: InboundCall, at: datetime | None = None) -> VoiceResul
         return VoiceResult(flow.not_in_service_step(), None)
     is_open = config.schedule.is_open(now)
     decision = flow.entry_decision(office=config.office, config=config, is_open=is_open)
-    facts = {"menu_path": [decision.entry], "after_hours": not is_open}
+    facts: dict[str, Any] = {"menu_path": [decision.entry], "after_hours": not is_open}
+    if decision.campaign is not None:  # the call-in menu first: the call may be a vote
+        facts["inbox"] = AWAITING_VOTE
     attempts = iter((True,))
 
     def receive() -> Read | None:

@@ -271,7 +271,8 @@ def entry_decision(*, office: Office, config: VoiceConfig, is_open: bool) -> Dec
             timeout=menu.gather_timeout_seconds if menu is not None else DEFAULT_GATHER_TIMEOUT,
             language=language,
         )
-        return Decision(step, {"step": 0, "menu": "", "result": f"call-in menu: {campaign.title}"})
+        entry = {"step": 0, "menu": "", "result": f"call-in menu: {campaign.title}"}
+        return Decision(step, entry, campaign=campaign)
     step = _route(office, menu, is_open=is_open, step=1)
     where = "after hours" if not is_open else (menu.name if menu is not None else "no IVR configured")
     return Decision(step, {"step": 0, "menu": "", "result": f"{where}: {_route_label(step)}"})

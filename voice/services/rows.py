@@ -124,14 +124,23 @@ _WRITE = (
     f"UPDATE {_TABLE} SET details = %s, body = %s, duration_seconds = %s, "  # noqa: S608
     "status_updated_at = COALESCE(%s, status_updated_at) WHERE id = %s"
 )
+# What a ``then`` step can join as ``written``.
+_RETURNING = "RETURNING id, conversation_id, created_at, body"
 
 
-def message_write(message: Message, *, at: datetime | None = None) -> None:
-    """Write the row's ``details``, ``body``, ``duration_seconds`` (and ``status_updated_at``, if ``at``)."""
+def message_write(
+    message: Message, *, at: datetime | None = None, then: str = "", then_params: Sequence[Any] = ()
+) -> None:
+    """Write the row's ``details``, ``body``, ``duration_seconds`` (and ``status_updated_at``, if ``at``).
+
+    ``then``: as for :func:`message_write_if_unchanged`, in the same statement.
+    """
+    params = [_details(message.details), message.body, message.duration_seconds, at, message.pk]
+    sql = _WRITE
+    if then:
+        sql = f"WITH written AS ({_WRITE} {_RETURNING}){then} SELECT count(*) FROM written"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(
-            _WRITE, [_details(message.details), message.body, message.duration_seconds, at, message.pk]
-        )
+        cursor.execute(sql, [*params, *then_params])
 
 
 def message_write_if_unchanged(
@@ -144,8 +153,9 @@ def message_write_if_unchanged(
     """
     message = read.message
     update = (
-        _WRITE + " AND details = %s::jsonb AND body = %s AND duration_seconds IS NOT DISTINCT FROM %s "
-        "RETURNING id, conversation_id, created_at, body"
+        _WRITE
+        + " AND details = %s::jsonb AND body = %s AND duration_seconds IS NOT DISTINCT FROM %s "
+        + _RETURNING
     )
     params = [
         _details(message.details),

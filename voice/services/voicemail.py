@@ -36,7 +36,12 @@ from django.utils import timezone
 from common.ids import MAX_ID_DIGITS
 from common.rawsql import insert_params, insert_sql
 from messages.models import Channel, Conversation, ConversationStatus, Direction, Message, MessageStatus
-from messages.services.threading import conversation_touch, preview_for
+from messages.services.threading import (
+    conversation_preview_refresh,
+    conversation_preview_then,
+    conversation_touch,
+    preview_for,
+)
 from messages.services.triage import TriageRejected, conversation_reopen
 from messages.twilio.media import is_twilio_recording_url
 from messages.twilio.payloads import RawParams
@@ -170,7 +175,6 @@ class _Merged:
     topic: str  # a topic token to apply now (the first webhook carrying the plan), else ""
     had_audio: bool  # whether the call's "recordings" held this voicemail before the merge
     has_audio: bool  # ... and should after it
-    transcribed: bool  # a transcript arrived with this webhook: refresh the thread's preview
     followup: bool  # new work for the follow-up drain: nudge it on commit
 
 
@@ -204,7 +208,6 @@ def _merge(voicemail: Message, facts: _Facts) -> _Merged:
     if facts.duration is not None:
         details["duration"] = facts.duration
         voicemail.duration_seconds = facts.duration
-    transcribed = bool(details.get("transcript_source"))
     if facts.transcription is not None:
         _transcription_merge(voicemail, facts.transcription)
     if details.get("recording_status") in RECORDING_HAS_NO_AUDIO and details.get("audio") == Audio.PENDING:
@@ -224,7 +227,6 @@ def _merge(voicemail: Message, facts: _Facts) -> _Merged:
         topic=topic,
         had_audio=had_audio,
         has_audio=_has_audio(details),
-        transcribed=bool(details.get("transcript_source")) and not transcribed,
         followup=followup,
     )
 
@@ -291,6 +293,7 @@ def _apply(call: Read, recording_sid: str, facts: _Facts, *, at: datetime) -> Me
     else:
         voicemail = _new_voicemail(call_message, recording_sid, at=at)
     call_before = dict(call_message.details)
+    preview_before = preview_for(voicemail)
     merged = _merge(voicemail, facts)
     followup = merged.followup
     if merged.topic:
@@ -318,8 +321,8 @@ def _apply(call: Read, recording_sid: str, facts: _Facts, *, at: datetime) -> Me
         conversation_touch(conversation=thread, message=voicemail)
     else:
         message_write(voicemail)
-    if merged.transcribed:
-        preview_refresh(voicemail)
+        if preview_for(voicemail) != preview_before:  # a transcript, or the length, arrived
+            preview_refresh(voicemail)
 
     recordings = set(call_message.details.get("recordings", []))
     if merged.has_audio:
@@ -339,16 +342,6 @@ def _voicemail_insert_sql() -> str:
     return insert_sql(Message)
 
 
-_CONVERSATIONS = Conversation._meta.db_table
-# Run with the voicemail's compare-and-set (``rows.message_write_if_unchanged``): show the transcript as the
-# thread's preview if the voicemail is still its latest message.
-_PREVIEW_THEN = (
-    f", refreshed AS (UPDATE {_CONVERSATIONS} c SET last_message_preview = %s FROM written "  # noqa: S608
-    "WHERE c.id = written.conversation_id AND c.last_activity_at = written.created_at "
-    "AND c.last_message_channel = %s RETURNING c.id)"
-)
-
-
 def _apply_unlocked(call_sid: str, recording_sid: str, facts: _Facts) -> Message | None:
     """The common callback: merge into a voicemail that exists, when the call's row does not change.
 
@@ -361,6 +354,7 @@ def _apply_unlocked(call_sid: str, recording_sid: str, facts: _Facts) -> Message
         if read is None or read.message.details.get("call_sid") != call_sid:
             return None
         voicemail = read.message
+        preview_before = preview_for(voicemail)
         plan = facts.plan
         if plan is not None and plan.topic and not voicemail.details.get("topic_token"):
             return None
@@ -368,8 +362,9 @@ def _apply_unlocked(call_sid: str, recording_sid: str, facts: _Facts) -> Message
         if merged.had_audio != merged.has_audio:
             return None
         then, params = "", []
-        if merged.transcribed:
-            then, params = _PREVIEW_THEN, [preview_for(voicemail), Channel.VOICEMAIL]
+        preview = preview_for(voicemail)
+        if preview != preview_before:  # show it in the thread, in the same statement, if still the latest
+            then, params = conversation_preview_then(Channel.VOICEMAIL), [preview]
         if message_write_if_unchanged(read, then=then, then_params=params):
             if merged.followup:
                 followups_nudge_on_commit()
@@ -554,10 +549,11 @@ def plan_from_query(query: dict[str, str]) -> VoicemailPlan:
 
 
 def preview_refresh(voicemail: Message) -> None:
-    """Show the transcript as the thread's preview, if the voicemail is still its latest message."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_CONVERSATIONS} SET last_message_preview = %s WHERE id = %s "  # noqa: S608
-            "AND last_activity_at = %s AND last_message_channel = %s",
-            [preview_for(voicemail), voicemail.conversation_id, voicemail.created_at, Channel.VOICEMAIL],
-        )
+    """Show the voicemail's preview (its transcript, else its length) in its thread, if it is still the
+    thread's latest message."""
+    conversation_preview_refresh(
+        conversation_id=voicemail.conversation_id,
+        at=voicemail.created_at,
+        channel=Channel.VOICEMAIL,
+        preview=preview_for(voicemail),
+    )
