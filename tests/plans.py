@@ -16,6 +16,13 @@ from django.db import connection
 _AS_NEVER_ANALYZED = "UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = %s::regclass"
 
 
+def as_never_analyzed(cursor: Any, *tables: str) -> None:
+    """Analyze ``tables``, then give them the row and page counts of tables never analyzed (see above)."""
+    for table in tables:
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute(_AS_NEVER_ANALYZED, [table])
+
+
 def assert_table_found_by(sql: str, *, table: str, column: str) -> None:
     """Every scan of ``table`` in ``sql``'s plan is an index lookup on ``column``.
 
@@ -25,8 +32,7 @@ def assert_table_found_by(sql: str, *, table: str, column: str) -> None:
     """
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
-        cursor.execute(f"ANALYZE {table}")
-        cursor.execute(_AS_NEVER_ANALYZED, [table])
+        as_never_analyzed(cursor, table)
         try:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
             plan = cursor.fetchone()[0]

@@ -19,15 +19,17 @@ migration = importlib.import_module("constituents.migrations.0004_callers_give_n
 
 
 def _with(office: Any, phone: str, *messages: tuple[str, str], consent: str = SmsConsent.IMPLIED) -> Any:
-    constituent: Any = factories.ConstituentFactory(office=office, phone=phone, sms_consent=consent)
-    conversation: Any = factories.ConversationFactory(constituent=constituent)
+    constituent: Any = factories.ConstituentFactory.create(office=office, phone=phone, sms_consent=consent)
+    conversation: Any = factories.ConversationFactory.create(constituent=constituent)
     for direction, channel in messages:
-        factories.MessageFactory(conversation=conversation, direction=direction, channel=channel, body="")
+        factories.MessageFactory.create(
+            conversation=conversation, direction=direction, channel=channel, body=""
+        )
     return constituent
 
 
 def test_callers_lose_the_consent_they_never_gave_and_the_change_is_logged() -> None:
-    office: Any = factories.OfficeFactory()
+    office: Any = factories.OfficeFactory.create()
     call, voicemail = (Direction.INBOUND, Channel.CALL), (Direction.INBOUND, Channel.VOICEMAIL)
     text, picture = (Direction.INBOUND, Channel.SMS), (Direction.INBOUND, Channel.MMS)
     reply = (Direction.OUTBOUND, Channel.SMS)
@@ -72,7 +74,7 @@ def test_the_migration_runs_after_the_messages_tables_exist() -> None:
 def test_an_existing_database_migrates_forward_with_its_callers_corrected() -> None:
     from django.db.migrations.executor import MigrationExecutor
 
-    office: Any = factories.OfficeFactory()
+    office: Any = factories.OfficeFactory.create()
     caller = _with(office, "+14155550001", (Direction.INBOUND, Channel.CALL))
     texter = _with(office, "+14155550003", (Direction.INBOUND, Channel.SMS))
     before = ("constituents", "0003_sms_consent_none")

@@ -24,6 +24,7 @@ from messages.services.processing import inbound_process_batch
 from offices.selectors import office_number_route_for, office_number_routes_clear
 from tests import factories
 from tests.messages.twilio.webhook import SMS_PATH, fixture
+from tests.plans import as_never_analyzed
 
 pytestmark = pytest.mark.django_db
 
@@ -352,6 +353,9 @@ def test_the_prepared_intake_statement_uses_the_indexes_in_its_generic_plan(
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         cursor.execute("SET enable_seqscan = off")
+        as_never_analyzed(
+            cursor, Constituent._meta.db_table, Conversation._meta.db_table, Message._meta.db_table
+        )
         try:
             cursor.execute(f"PREPARE intake_generic AS {statement}")
             cursor.execute(

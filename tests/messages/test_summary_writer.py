@@ -105,7 +105,7 @@ def _summary(conversation: Conversation) -> tuple[Any, ...]:
 def test_the_python_fold_is_the_sql_fold(kind: SummaryKind, status: ConversationStatus, late: bool) -> None:
     """The demo seed's summary (Python) and the services' (SQL) are the same rule, in every case."""
     now = timezone.now()
-    conversation: Any = factories.ConversationFactory(
+    conversation: Any = factories.ConversationFactory.create(
         status=status,
         snoozed_until=now + timedelta(days=1) if status == ConversationStatus.SNOOZED else None,
         last_activity_at=now,

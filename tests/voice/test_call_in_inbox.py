@@ -32,7 +32,7 @@ SUMMARY = (
 
 @pytest.fixture
 def campaign(hotline: Hotline) -> CallInCampaign:
-    issue: Any = factories.TagFactory(office=hotline.office, name="H.R. 1234")
+    issue: Any = factories.TagFactory.create(office=hotline.office, name="H.R. 1234")
     return CallInCampaign.objects.create(
         office=hotline.office,
         tag=issue,
@@ -46,8 +46,8 @@ def campaign(hotline: Hotline) -> CallInCampaign:
 def casework(hotline: Hotline) -> tuple[Conversation, Conversation]:
     """The caller's older open casework thread, and another constituent's newer one above it."""
     now = timezone.now()
-    caller: Any = factories.ConstituentFactory(office=hotline.office, phone=CALLER)
-    older: Any = factories.ConversationFactory(
+    caller: Any = factories.ConstituentFactory.create(office=hotline.office, phone=CALLER)
+    older: Any = factories.ConversationFactory.create(
         constituent=caller,
         last_activity_at=now - timedelta(days=3),
         last_inbound_at=now - timedelta(days=3),
@@ -55,8 +55,8 @@ def casework(hotline: Hotline) -> tuple[Conversation, Conversation]:
         last_message_preview="My disability claim has been pending since March",
         last_message_channel=Channel.SMS,
     )
-    other: Any = factories.ConstituentFactory(office=hotline.office, phone="+14155550999")
-    newer: Any = factories.ConversationFactory(
+    other: Any = factories.ConstituentFactory.create(office=hotline.office, phone="+14155550999")
+    newer: Any = factories.ConversationFactory.create(
         constituent=other, last_activity_at=now - timedelta(days=1), last_message_preview="Pothole on Elm"
     )
     return older, newer

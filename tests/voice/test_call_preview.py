@@ -118,9 +118,9 @@ def test_a_voicemail_call_keeps_the_voicemails_preview(
 
 
 def test_a_call_moves_an_older_thread_and_shows_its_outcome(post_voice: Any, hotline: Hotline) -> None:
-    constituent: Any = factories.ConstituentFactory(office=hotline.office, phone=CALLER)
+    constituent: Any = factories.ConstituentFactory.create(office=hotline.office, phone=CALLER)
     earlier = timezone.now() - timedelta(days=2)
-    factories.ConversationFactory(
+    factories.ConversationFactory.create(
         constituent=constituent,
         last_activity_at=earlier,
         last_message_preview="My housing application",

@@ -311,8 +311,12 @@ def _conversation_insert_sql() -> str:
     )
 
 
+_MINUTE = 60
+
+
 def _minutes(seconds: int) -> str:
-    return "under a minute" if seconds < 60 else f"{(seconds + 30) // 60} min"
+    """A call's length as staff say it: "under a minute", else whole minutes, rounded to the nearest."""
+    return "under a minute" if seconds < _MINUTE else f"{(seconds + _MINUTE // 2) // _MINUTE} min"
 
 
 def call_preview(call: Message) -> str:
