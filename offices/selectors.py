@@ -93,6 +93,21 @@ def is_assignable(*, office_id: int, user: AbstractBaseUser) -> bool:
     return Membership.objects.filter(office_id=office_id, user_id=user.pk, role__in=ASSIGNABLE_ROLES).exists()
 
 
+def member_for_phone(*, office_id: int, e164: str) -> Membership | None:
+    """The member of the office who answers forwarded calls on ``e164``, with their account, or None.
+
+    One query, answered by the partial unique index on (office, phone): a blank number is no one's phone.
+    """
+    if not e164:
+        return None
+    return (
+        Membership.objects.select_related("user")
+        .filter(office_id=office_id, phone=e164)
+        .exclude(phone="")
+        .first()
+    )
+
+
 def memberships_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:
     return Membership.objects.select_related("office").filter(user_id=user.pk).order_by("office__name")
 

@@ -65,6 +65,8 @@ class Role(models.TextChoices):
     OFFICIAL = "official", "Elected official"  # reads; never replies or changes anything
 
 
+MEMBERSHIP_PHONE_UNIQUE_CONSTRAINT = "membership_phone_one_per_office"
+
 # Who may own (be assigned) a conversation: admins and staff. Officials only read.
 ASSIGNABLE_ROLES = (Role.ADMIN, Role.STAFF)
 
@@ -73,16 +75,39 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    phone = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[E164_VALIDATOR],
+        help_text="The phone this member answers forwarded calls on, in E.164 form, e.g. +12025550123. "
+        "A call answered on it shows in the inbox as answered by them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "office"], name="membership_one_per_user_office"),
             models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+            # One member per phone in an office: a forwarded call answered on it names that member.
+            models.UniqueConstraint(
+                fields=["office", "phone"],
+                condition=~models.Q(phone=""),
+                name=MEMBERSHIP_PHONE_UNIQUE_CONSTRAINT,
+                violation_error_message="Another member of this office already answers calls on this phone.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(phone="") | models.Q(phone__regex=r"^\+[1-9][0-9]{1,14}$"),
+                name="membership_phone_e164",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.office} ({self.role})"
+
+    @property
+    def display_name(self) -> str:
+        """The member as staff name them: the account's full name, else its username."""
+        return self.user.get_full_name() or self.user.get_username()
 
     @property
     def is_assignable(self) -> bool:

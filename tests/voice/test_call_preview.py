@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messages.models import Channel, Conversation, Message
@@ -144,3 +146,83 @@ def test_a_late_call_webhook_does_not_overwrite_a_newer_message(post_voice: Any,
     post_voice("voice_menu_selected__digit", Digits="2")
     post_voice("voice_staff_answered__basic")
     assert _thread().last_message_preview == "Missed call"
+
+
+# --- who answered: the office member whose phone picked up ------------------------------------------------
+
+
+def _staffer(office: Any, *, username: str = "staff2", phone: str = STAFF, **user: str) -> Any:
+    membership: Any = factories.MembershipFactory.create(
+        office=office, phone=phone, user__username=username, **{f"user__{k}": v for k, v in user.items()}
+    )
+    return membership.user
+
+
+# Every order of the answered call's webhooks, the staff leg's also before the call is stored (parked, then
+# applied when the incoming call arrives).
+STAFF_ORDERS = [
+    *(("received", "menu", *order) for order in itertools.permutations(ANSWERED)),
+    ("staff", "received", "menu", "dial", "status"),
+    ("status", "staff", "dial", "received", "menu"),
+]
+EVENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "received": ("voice_call_received__basic", {}),
+    "menu": ("voice_menu_selected__digit", {"Digits": "2"}),
+    "staff": ("voice_staff_answered__basic", {}),
+    "dial": ("voice_dial_completed__answered", {"DialCallDuration": "130"}),
+    "status": ("voice_call_status__completed", {}),
+}
+
+
+@pytest.mark.parametrize("order", STAFF_ORDERS, ids="-".join)
+def test_a_call_answered_on_a_members_phone_names_the_member_in_any_order(
+    post_voice: Any, hotline: Hotline, order: tuple[str, ...]
+) -> None:
+    staffer = _staffer(hotline.office)
+    for event in order:
+        name, overrides = EVENTS[event]
+        post_voice(name, **overrides)
+    thread = _thread()
+    assert thread.last_message_preview == "Call, 2 min, answered by staff2"
+    details = _call_row().details
+    assert (details["answered_by"], details["answered_by_user_id"]) == ("staff2", staffer.pk)
+    assert details["preview"] == thread.last_message_preview
+
+
+def test_a_member_with_a_full_name_is_named_by_it(post_voice: Any, hotline: Hotline) -> None:
+    _staffer(hotline.office, first_name="Riley", last_name="Nguyen")
+    for event in ("received", "menu", "staff", "dial"):
+        name, overrides = EVENTS[event]
+        post_voice(name, **overrides)
+    assert _thread().last_message_preview == "Call, 2 min, answered by Riley Nguyen"
+
+
+def test_a_phone_that_is_no_members_shows_its_number(post_voice: Any, hotline: Hotline) -> None:
+    _staffer(hotline.office, phone="+12025550112")  # the other dialled phone; not the one that picked up
+    factories.MembershipFactory.create(office=hotline.office, user__username="nophone")  # phone blank
+    for event in ("received", "menu", "staff", "dial"):
+        name, overrides = EVENTS[event]
+        post_voice(name, **overrides)
+    assert _thread().last_message_preview == f"Call, 2 min, answered by {STAFF}"
+    assert "answered_by_user_id" not in _call_row().details
+
+
+def test_another_offices_member_with_the_same_phone_is_not_named(post_voice: Any, hotline: Hotline) -> None:
+    other: Any = factories.OfficeFactory.create(slug="beta", name="Beta Office")
+    _staffer(other, username="beta-staffer")  # the same phone, in another office
+    for event in ("received", "menu", "staff", "dial"):
+        name, overrides = EVENTS[event]
+        post_voice(name, **overrides)
+    assert _thread().last_message_preview == f"Call, 2 min, answered by {STAFF}"
+    assert "answered_by_user_id" not in _call_row().details
+
+
+def test_the_staff_leg_costs_one_query_to_name_the_member(post_voice: Any, hotline: Hotline) -> None:
+    _staffer(hotline.office)
+    post_voice("voice_call_received__basic")
+    post_voice("voice_menu_selected__digit", Digits="2")
+    with CaptureQueriesContext(connection) as queries:
+        post_voice("voice_staff_answered__basic")
+    lookups = [q["sql"] for q in queries.captured_queries if '"offices_membership"' in q["sql"]]
+    assert len(lookups) == 1, lookups
+    assert _thread().last_message_preview == "Call, answered by staff2"

@@ -49,7 +49,7 @@ from messages.services.threading import (
     touch_params,
 )
 from messages.services.triage import conversation_close
-from offices.selectors import office_number_route_for
+from offices.selectors import member_for_phone, office_number_route_for
 from voice.models import CallInCampaign, CallInPosition, CallOutcome, ParkedVoiceCallback
 from voice.services import flow
 from voice.services.config import VoiceConfig, voice_config_for
@@ -322,10 +322,10 @@ def _minutes(seconds: int) -> str:
 def call_preview(call: Message) -> str:
     """The call as its thread's inbox shows it, from its facts (the same facts give the same words).
 
-    "Call, 2 min, answered by +12025550141" (the staff phone that picked up; the talk time when the dial
-    result says it, else the whole call's), "Missed call" when no one answered (a voicemail left on the call
-    is its own message, previewed by its transcript or length), "Call in progress" until the outcome is
-    known.
+    "Call, 2 min, answered by Riley Nguyen" (the office member whose phone picked up, by name, or that
+    phone's number when it is no member's; the talk time when the dial result says it, else the whole
+    call's), "Missed call" when no one answered (a voicemail left on the call is its own message, previewed
+    by its transcript or length), "Call in progress" until the outcome is known.
     """
     details = call.details
     outcome = outcome_for(details)
@@ -586,8 +586,15 @@ def staff_answer_record(
 
 
 def staff_answer_merge(row: Read, leg: InboundCall, *, at: datetime) -> None:
+    """Note who picked up: the member of the call's office whose phone it is (by name), else the number."""
     call = row.message
-    call.details["answered_by"] = leg.to_e164 or leg.to_raw[:32]
+    member = member_for_phone(office_id=call.office_id, e164=leg.to_e164) if leg.to_e164 else None
+    if member is not None:
+        call.details["answered_by"] = member.display_name
+        call.details["answered_by_user_id"] = member.user_id
+    else:
+        call.details["answered_by"] = leg.to_e164 or leg.to_raw[:32]
+        call.details.pop("answered_by_user_id", None)
     call.details["answered_leg_sid"] = leg.call_sid
     call_save(call, at=at)
 
