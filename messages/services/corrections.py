@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from messages.models import (
     Channel,
-    Conversation,
     ConversationEvent,
     CorrectionKind,
     Direction,
@@ -31,7 +30,7 @@ from messages.models import (
     Message,
     MessageCorrection,
 )
-from messages.services.threading import preview_text
+from messages.services.threading import conversation_preview_refresh, preview_text
 from offices.models import Office
 
 REDACTED_TEXT = "[redacted]"
@@ -106,12 +105,13 @@ def message_redact(
         "redaction": {"by": username, "at": now.isoformat(), "reason": reason},
     }
     message.save(update_fields=["body", "details"])
-    # The inbox row shows the text of its latest message; if that is this text, it goes too.
-    Conversation.objects.filter(
-        office=office,
-        pk=message.conversation_id,
-        last_message_preview=preview_text(original, message.channel),
-    ).update(last_message_preview=preview_text(replacement, message.channel))
+    # The inbox row shows the text of its latest message; if that is this message, its text goes too.
+    conversation_preview_refresh(
+        conversation_id=message.conversation_id,
+        at=message.created_at,
+        channel=Channel(message.channel),
+        preview=preview_text(replacement, message.channel),
+    )
     ConversationEvent.objects.create(
         office=office,
         conversation_id=message.conversation_id,

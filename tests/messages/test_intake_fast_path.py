@@ -353,9 +353,7 @@ def test_the_prepared_intake_statement_uses_the_indexes_in_its_generic_plan(
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         cursor.execute("SET enable_seqscan = off")
-        as_never_analyzed(
-            cursor, Constituent._meta.db_table, Conversation._meta.db_table, Message._meta.db_table
-        )
+        as_never_analyzed(cursor)
         try:
             cursor.execute(f"PREPARE intake_generic AS {statement}")
             cursor.execute(

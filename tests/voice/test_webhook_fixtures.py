@@ -323,7 +323,7 @@ def test_voice_voicemail_recorded__basic(post_voice: Any, called: Message, hotli
     conversation = voicemail.conversation
     assert (conversation.last_message_channel, conversation.last_message_preview, conversation.is_unread) == (
         Channel.VOICEMAIL,
-        "[voicemail]",
+        "Voicemail, 0:45",  # no transcript yet: its length
         True,
     )
 
@@ -426,7 +426,7 @@ def test_voice_transcription_received__failed(post_voice: Any, called: Message) 
     assert voicemail.body == ""
     assert voicemail.details["twilio_transcription_failed"] == "failed"
     assert voicemail.details["transcription_sids"] == [TRANSCRIPTION_SID]
-    assert voicemail.conversation.last_message_preview == "[voicemail]"
+    assert voicemail.conversation.last_message_preview == "Voicemail, 0:45"  # no transcript: its length
 
 
 def test_voice_transcription_received__malformed_sid(post_voice: Any, called: Message) -> None:
