@@ -32,7 +32,7 @@ from django.utils import timezone
 from faker import Faker
 
 from constituents.models import ConsentEvent, ConsentSource, Constituent, SmsConsent
-from demo.seed_voice import demo_voice_ensure
+from demo.seed_voice import DEMO_STAFF_NUMBERS, demo_voice_ensure
 from messages.models import (
     Channel,
     Conversation,
@@ -91,6 +91,8 @@ class DemoUser:
     role: Role | None  # None: no membership (the superuser)
     is_staff: bool = False
     is_superuser: bool = False
+    # The phone the member answers the hotline's forwarded calls on (one of the demo IVR's dial numbers).
+    phone: str = ""
 
     @property
     def role_label(self) -> str:
@@ -103,8 +105,8 @@ class DemoUser:
 
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("admin", "Avery", "Chen", Role.ADMIN, is_staff=True),
-    DemoUser("staff", "Sam", "Okafor", Role.STAFF),
-    DemoUser("staff2", "Riley", "Nguyen", Role.STAFF),
+    DemoUser("staff", "Sam", "Okafor", Role.STAFF, phone=DEMO_STAFF_NUMBERS[0]),
+    DemoUser("staff2", "Riley", "Nguyen", Role.STAFF, phone=DEMO_STAFF_NUMBERS[1]),
     DemoUser("official", "Jordan", "Rivera", Role.OFFICIAL),
     DemoUser("root", "Root", "User", None, is_staff=True, is_superuser=True),
 )
@@ -552,7 +554,7 @@ class _Seeder:
             user.save()
             users[spec.username] = user
         Membership.objects.bulk_create(
-            Membership(office=self.office, user=users[spec.username], role=spec.role)
+            Membership(office=self.office, user=users[spec.username], role=spec.role, phone=spec.phone)
             for spec in DEMO_USERS
             if spec.role is not None
         )
@@ -692,7 +694,7 @@ class _Seeder:
             if rng.random() < 0.45:
                 steps.inbound(self._follow_up(constituent), gap=rng.uniform(1, 30))
         elif kind == "call":
-            steps.call(gap=0, answered_by=replier.username)
+            steps.call(gap=0, answered_by=replier)
             if rng.random() < 0.9:
                 call_note = rng.choice(CALL_NOTES).format(topic=_subject(topic))
                 steps.note(call_note, replier, gap=rng.uniform(2, 20))
@@ -872,13 +874,17 @@ class _Steps:
             gap,
         )  # fmt: skip
 
-    def call(self, *, gap: float, answered_by: str) -> Message:
+    def call(self, *, gap: float, answered_by: User) -> Message:
+        # Stored as the staff-answered webhook stores a member who picked up: their name and id.
         return self._add(
             self._base(
                 direction=Direction.INBOUND, channel=Channel.CALL, body="", status=MessageStatus.RECEIVED,
                 provider_sid=_sid(self.rng, "CA"), from_number=self.constituent.phone, to_number=LONG_CODE,
                 duration_seconds=self.rng.randint(45, 900),
-                details={"answered_by": answered_by, "menu_path": ["1"], "call_status": "completed"},
+                details={
+                    "answered_by": answered_by.get_full_name() or answered_by.get_username(),
+                    "answered_by_user_id": answered_by.pk, "menu_path": ["1"], "call_status": "completed",
+                },
             ),
             gap,
         )  # fmt: skip

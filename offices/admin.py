@@ -30,6 +30,7 @@ from offices.models import (
 )
 from offices.services import (
     MembershipError,
+    PhoneTaken,
     membership_add,
     membership_invite,
     membership_remove,
@@ -242,7 +243,7 @@ class MembershipAdmin(OfficeScopedAdmin):
     to another user or office. Every save and delete goes through ``offices.services``, which also keeps
     ``is_staff`` in step with the admin role."""
 
-    list_display = ["user", "office", "role"]
+    list_display = ["user", "office", "role", "phone"]
     list_filter = ["role"]
     search_fields = ["user__username", "office__name"]
     # The user picker searches every account on the platform; only a superuser's add form has it (the
@@ -255,6 +256,8 @@ class MembershipAdmin(OfficeScopedAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None and not request.user.is_superuser:
             return list(MembershipAddForm.Meta.fields)
+        if obj is None:  # a new membership's staff phone is set on its change page, once it exists
+            return [name for name in super().get_fields(request, obj) if name != "phone"]
         return super().get_fields(request, obj)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
@@ -290,7 +293,11 @@ class MembershipAdmin(OfficeScopedAdmin):
         try:
             if change:
                 saved = membership_role_set(
-                    office=obj.office, membership_id=int(obj.pk), role=obj.role, changed_by=actor
+                    office=obj.office,
+                    membership_id=int(obj.pk),
+                    role=obj.role,
+                    phone=obj.phone,
+                    changed_by=actor,
                 )
             elif invitation_email:
                 invitation = membership_invite(
@@ -311,6 +318,8 @@ class MembershipAdmin(OfficeScopedAdmin):
                 saved = membership_add(office=obj.office, user=obj.user, role=obj.role, added_by=actor)
         except MembershipError as error:
             field = None if change else ("user_identifier" if "user_identifier" in form.fields else "user")
+            if isinstance(error, PhoneTaken):
+                field = "phone"
             raise _Rejection(field, error.message) from error
         obj.pk, obj.user, obj.role, obj.created_at = saved.pk, saved.user, saved.role, saved.created_at
         obj._state.adding, obj._state.db = False, saved._state.db

@@ -90,9 +90,22 @@ def _staff_access_review(user: User) -> None:
         user.is_staff = False
 
 
-def _is_membership_duplicate(error: IntegrityError) -> bool:
+def _violated_constraint(error: IntegrityError) -> str | None:
     diag = getattr(error.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None) == MEMBERSHIP_UNIQUE_CONSTRAINT
+    return getattr(diag, "constraint_name", None)
+
+
+def _is_membership_duplicate(error: IntegrityError) -> bool:
+    return _violated_constraint(error) == MEMBERSHIP_UNIQUE_CONSTRAINT
+
+
+# The partial unique index that keeps a staff phone to one member of an office.
+MEMBERSHIP_PHONE_CONSTRAINT = "membership_phone_one_per_office"
+
+
+class PhoneTaken(MembershipError):
+    def __init__(self, *, phone: str) -> None:
+        super().__init__(f"Another member of this office already answers calls on {phone}.")
 
 
 @transaction.atomic
@@ -114,16 +127,26 @@ def membership_add(*, office: Office, user: User, role: Role | str, added_by: Us
 
 @transaction.atomic
 def membership_role_set(
-    *, office: Office, membership_id: int, role: Role | str, changed_by: User
+    *, office: Office, membership_id: int, role: Role | str, changed_by: User, phone: str | None = None
 ) -> Membership:
-    """Change a member's role in the office (``Membership.DoesNotExist`` for another office's membership)."""
+    """Change a member's role in the office, and their staff phone unless ``phone`` is None
+    (``Membership.DoesNotExist`` for another office's membership; ``PhoneTaken`` if another member of the
+    office answers calls on that phone)."""
     _require_office_manager(office=office, actor=changed_by)
     user_id = Membership.objects.values_list("user_id", flat=True).get(pk=membership_id, office=office)
     user = _locked_user(user_id)
     membership = Membership.objects.select_for_update().get(pk=membership_id, office=office)
     membership.role = role
+    if phone is not None:
+        membership.phone = phone
     membership.full_clean(validate_unique=False, validate_constraints=False)
-    membership.save(update_fields=["role"])
+    try:
+        with transaction.atomic():  # a savepoint: a taken phone leaves the caller's transaction usable
+            membership.save(update_fields=["role", "phone"])
+    except IntegrityError as error:
+        if _violated_constraint(error) == MEMBERSHIP_PHONE_CONSTRAINT:
+            raise PhoneTaken(phone=membership.phone) from error
+        raise
     if membership.role == Role.ADMIN:
         _staff_access_grant(user)
     else:

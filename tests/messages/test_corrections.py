@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -36,7 +37,11 @@ def message(office: Any) -> Message:
     message = factories.MessageFactory.create(
         conversation=conversation, body=SECRET, details={"opt_out_type": "", "num_media_declared": 0}
     )
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_preview=preview_text(SECRET, "sms"))
+    Conversation.objects.filter(pk=conversation.pk).update(  # the summary of its latest message: this one
+        last_message_preview=preview_text(SECRET, "sms"),
+        last_activity_at=message.created_at,
+        last_message_channel=message.channel,
+    )
     return message
 
 
@@ -75,8 +80,9 @@ def test_a_redaction_replaces_the_text_everywhere_and_records_who_when_why_and_w
 
 
 def test_the_preview_of_a_later_message_is_left_alone(office: Any, staff2: Any, message: Message) -> None:
-    Conversation.objects.filter(pk=message.conversation_id).update(
-        last_message_preview="Thanks, we will call"
+    Conversation.objects.filter(pk=message.conversation_id).update(  # a staff reply came after it
+        last_message_preview="Thanks, we will call",
+        last_activity_at=message.created_at + timedelta(minutes=5),
     )
     message_redact(office=office, message_id=message.pk, by=staff2, reason="An SSN", replacement="[removed]")
     assert Message.objects.get(pk=message.pk).body == "[removed]"

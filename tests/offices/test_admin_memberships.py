@@ -209,3 +209,36 @@ def test_a_superuser_keeps_the_user_picker_and_any_office(own: Any, other: Any, 
     response = client.post(ADD_URL, {"user": newcomer.pk, "office": other.pk, "role": "admin"})
     assert response.status_code == 302
     assert Membership.objects.get(user=newcomer).office_id == other.pk
+
+
+def test_an_office_admin_sets_a_members_staff_phone_once_per_office(
+    admin_browser: Client, own: Any, other: Any, newcomer: Any, stranger: Any
+) -> None:
+    """The phone a member answers forwarded calls on is set on the membership's change page. Another member
+    of the same office cannot take it (a clear error, nothing changed); a member of another office may
+    have the same phone, since each office's calls are matched to its own members."""
+    phone = "+12025550141"
+    Membership.objects.filter(pk=stranger.pk).update(phone=phone)
+    membership = Membership.objects.create(user=newcomer, office=own, role=Role.STAFF)
+    url = f"/admin/offices/membership/{membership.pk}/change/"
+    assert 'name="phone"' in admin_browser.get(url).content.decode()
+    response = admin_browser.post(url, {"role": Role.STAFF, "phone": phone})
+    assert response.status_code == 302
+    membership.refresh_from_db()
+    assert membership.phone == phone
+
+    colleague = Membership.objects.create(
+        user=factories.UserFactory.create(username="colleague"), office=own, role=Role.STAFF
+    )
+    taken = admin_browser.post(
+        f"/admin/offices/membership/{colleague.pk}/change/", {"role": Role.OFFICIAL, "phone": phone}
+    )
+    assert taken.status_code == 200
+    assert "already answers calls on +12025550141" in taken.content.decode()
+    colleague.refresh_from_db()
+    assert (colleague.phone, colleague.role) == ("", Role.STAFF)  # nothing was written
+
+    not_e164 = admin_browser.post(url, {"role": Role.STAFF, "phone": "202-555-0141"})
+    assert not_e164.status_code == 200
+    membership.refresh_from_db()
+    assert membership.phone == phone
