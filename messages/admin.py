@@ -25,10 +25,10 @@ from messages.models import (
 from messages.services.corrections import (
     MAX_REASON_LENGTH,
     MAX_REPLACEMENT_LENGTH,
-    REDACTABLE_CHANNELS,
     REDACTED_TEXT,
     CorrectionRejected,
     message_redact,
+    redaction_refusal,
 )
 from offices.admin import OfficeScopedAdmin, RecordAdmin
 
@@ -109,8 +109,7 @@ class MessageAdmin(RecordAdmin, OfficeScopedAdmin):
         extra = dict(extra_context or {})
         if (
             message is not None
-            and message.channel in REDACTABLE_CHANNELS
-            and message.body
+            and redaction_refusal(message) is None
             and not message.corrections.filter(kind=CorrectionKind.REDACTION).exists()
         ):
             extra["redact_url"] = reverse("admin:civicdesk_messages_message_redact", args=[message.pk])

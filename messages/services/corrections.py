@@ -44,6 +44,18 @@ class CorrectionRejected(ValueError):
     """The correction cannot be made as asked; the message says why, for the person who asked."""
 
 
+def redaction_refusal(message: Message) -> str | None:
+    """Why ``message`` cannot be redacted, or None if it can (the admin offers the button only then)."""
+    if message.channel not in REDACTABLE_CHANNELS:
+        return "A call or voicemail cannot be redacted here: its recording holds the words."
+    if not message.body:
+        return "This message has no text to redact."
+    if message.direction == Direction.INBOUND and message.processed_at is None:
+        # Triage and the auto-reply still have to read what the constituent wrote.
+        return "This message is still being processed. Try again in a minute."
+    return None
+
+
 @transaction.atomic
 def message_redact(
     *,
@@ -75,15 +87,9 @@ def message_redact(
     done = MessageCorrection.objects.filter(message=message, kind=CorrectionKind.REDACTION).first()
     if done is not None:
         return done
-    if message.channel not in REDACTABLE_CHANNELS:
-        raise CorrectionRejected(
-            "A call or voicemail cannot be redacted here: its recording holds the words."
-        )
-    if not message.body:
-        raise CorrectionRejected("This message has no text to redact.")
-    if message.direction == Direction.INBOUND and message.processed_at is None:
-        # Triage and the auto-reply still have to read what the constituent wrote.
-        raise CorrectionRejected("This message is still being processed. Try again in a minute.")
+    refusal = redaction_refusal(message)
+    if refusal is not None:
+        raise CorrectionRejected(refusal)
 
     now = timezone.now()
     username = by.get_username()
