@@ -11,12 +11,11 @@ from typing import Any, cast
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from offices.models import (
@@ -28,6 +27,7 @@ from offices.models import (
     Role,
     TwilioAccount,
 )
+from offices.selectors import account_named
 from offices.services import (
     MembershipError,
     PhoneTaken,
@@ -179,20 +179,17 @@ class MembershipAddForm(forms.ModelForm[Membership]):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        identifier, office = cleaned.get("user_identifier"), cleaned.get("office")
+        identifier = cleaned.get("user_identifier")
         if not identifier:
             return cleaned
         invite = bool(cleaned.get("invite")) and _is_email_address(identifier)
-        users = list(
-            get_user_model()._default_manager.filter(Q(username=identifier) | Q(email__iexact=identifier))[:3]
-        )
-        by_username = [user for user in users if user.get_username() == identifier]
-        if not by_username and len(users) > 1:
+        match = account_named(identifier=identifier)
+        if match.ambiguous:
             self.add_error(
                 "user_identifier", "More than one account uses that email address: give the username."
             )
             return cleaned
-        user = by_username[0] if by_username else (users[0] if users else None)
+        user = match.user
         if invite and (user is None or not user.has_usable_password()):
             self.invitation_email = identifier  # a new account, or one that has never chosen a password
         elif user is None:
@@ -203,9 +200,7 @@ class MembershipAddForm(forms.ModelForm[Membership]):
                 else "No account has that username or email address. To invite someone new, give their "
                 "email address and tick “Invite them if they have no account”.",
             )
-        elif office is not None and Membership.objects.filter(user=user, office=office).exists():
-            self.add_error("user_identifier", f"{user.get_username()} is already a member of this office.")
-        else:
+        else:  # already a member: ``membership_add`` says so, and the form is shown again with it
             self.instance.user = user
         return cleaned
 

@@ -7,10 +7,12 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from time import monotonic
+from typing import cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, Prefetch, QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db.models import Exists, Prefetch, Q, QuerySet
 from django.db.models.fields.files import FieldFile
 
 from offices.models import (
@@ -106,6 +108,30 @@ def member_for_phone(*, office_id: int, e164: str) -> Membership | None:
         .exclude(phone="")
         .first()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMatch:
+    """The account a name names: ``user`` (or None), and whether an email address fits several."""
+
+    user: User | None
+    ambiguous: bool = False
+
+
+def account_named(*, identifier: str) -> AccountMatch:
+    """The account with exactly this username, else the one with this email address (case ignored).
+
+    Adding someone to an office names them exactly: nobody browses the platform's accounts. An email address
+    that two accounts share names neither of them (``ambiguous``): the username must be given then.
+    """
+    accounts = get_user_model()._default_manager.filter(Q(username=identifier) | Q(email__iexact=identifier))
+    users = cast(list[User], list(accounts[:3]))  # the project's user model is Django's own
+    by_username = [user for user in users if user.get_username() == identifier]
+    if by_username:
+        return AccountMatch(by_username[0])
+    if len(users) > 1:
+        return AccountMatch(None, ambiguous=True)
+    return AccountMatch(users[0] if users else None)
 
 
 def memberships_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:
