@@ -38,7 +38,8 @@ _redis = redis_settings(
 )
 CACHES = _redis["CACHES"]
 CELERY_BROKER_URL = _redis["CELERY_BROKER_URL"]
-CELERY_TASK_DEFAULT_QUEUE = f"civicdesk-test{TEST_RUN_SUFFIX}"
+# Per pytest-xdist worker too: a test's real Celery worker must never take another test process's tasks.
+CELERY_TASK_DEFAULT_QUEUE = f"civicdesk-test{TEST_RUN_SUFFIX}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 MEDIA_ROOT = BASE_DIR / ".data" / "test-media"  # noqa: F405
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
