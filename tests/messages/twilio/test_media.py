@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+import trustme
 import urllib3
 
 from messages.twilio import media
@@ -414,32 +413,15 @@ def test_public_address_check(address, public):
 
 @pytest.fixture
 def tls_server(tmp_path) -> Iterator[tuple[int, str]]:
-    """An HTTPS server on 127.0.0.1 with a self-signed certificate for media.twiliocdn.com."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=media.twiliocdn.com",
-            "-addext",
-            "subjectAltName=DNS:media.twiliocdn.com",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """An HTTPS server on 127.0.0.1 with a certificate for media.twiliocdn.com from a test-only CA.
+
+    trustme makes the CA and the certificate in Python, so the test needs no openssl binary and never skips.
+    Yields the port and the path of the CA bundle a client must trust.
+    """
+    authority = trustme.CA()
+    server_cert = authority.issue_cert("media.twiliocdn.com")
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -455,12 +437,12 @@ def tls_server(tmp_path) -> Iterator[tuple[int, str]]:
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
+    server_cert.configure_cert(context)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], str(cert)
+        yield server.server_address[1], str(bundle)
     finally:
         server.shutdown()
         server.server_close()
