@@ -99,15 +99,21 @@ class TaskLedger:
 
 
 @contextmanager
-def real_worker() -> Iterator[TaskLedger]:
-    """A real worker on the tests' queue, and a ledger connected before anything is published."""
+def running_worker() -> Iterator[None]:
+    """A real worker on the tests' queue. Starting and stopping one takes seconds: share it in a module
+    (a module-scoped fixture), and take a :func:`fresh_ledger` in each test."""
     celery_app.control.purge()  # drop tasks other tests left for ids that no longer exist
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="ERROR"
+    ):
+        yield
+
+
+@contextmanager
+def fresh_ledger() -> Iterator[TaskLedger]:
+    """An empty queue and nudge keys, and a ledger connected before this test publishes anything."""
+    celery_app.control.purge()
     cache.delete(INBOUND_NUDGE_KEY)  # a purged drain's nudge would hold off the next one for seconds
     cache.delete(VOICE_NUDGE_KEY)
-    with (
-        TaskLedger() as ledger,
-        start_worker(
-            celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="ERROR"
-        ),
-    ):
+    with TaskLedger() as ledger:
         yield ledger

@@ -22,7 +22,7 @@ from messages.services.replies import reply_send
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_CDN, ROUTE_CREATE_MESSAGE, ROUTE_MEDIA, FakeTwilio, Scripted
 from tests.messages.twilio.webhook import SMS_PATH, fixture
-from tests.workers import TaskLedger, real_worker, wait_for
+from tests.workers import TaskLedger, fresh_ledger, running_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,6 +32,18 @@ BASE_SECONDS = 0.01  # the tests' backoff base: retry n waits between 5 ms * 2**
 MEASURE_TOLERANCE_SECONDS = 0.003
 RATE_LIMITED = Scripted.twilio_error(429, 20429, "Too Many Requests")
 UNAVAILABLE = Scripted.server_error(503)
+
+
+@pytest.fixture(scope="module")
+def worker() -> Iterator[None]:
+    with running_worker():
+        yield
+
+
+@pytest.fixture
+def ledger(worker: None) -> Iterator[TaskLedger]:
+    with fresh_ledger() as recorded:
+        yield recorded
 
 
 @pytest.fixture
@@ -65,14 +77,13 @@ def _assert_backed_off(countdowns: list[float]) -> None:
 
 @pytest.mark.parametrize("storm", [RATE_LIMITED, UNAVAILABLE], ids=["429", "503"])
 def test_a_send_backs_off_through_every_retry_then_gives_up_failed_with_the_reason(
-    fake: FakeTwilio, phone_number: Any, staff_user: Any, storm: Scripted
+    fake: FakeTwilio, ledger: TaskLedger, phone_number: Any, staff_user: Any, storm: Scripted
 ) -> None:
     # More errors than tries: a task that never gave up would keep posting.
     fake.script(*[storm] * (tasks.MAX_DELIVERY_RETRIES + 3), route=ROUTE_CREATE_MESSAGE)
-    with real_worker() as ledger:
-        message = _reply(phone_number, staff_user)
-        assert wait_for(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.FAILED)
-        ledger.wait_idle()
+    message = _reply(phone_number, staff_user)
+    assert wait_for(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.FAILED)
+    ledger.wait_idle()
 
     tries = 1 + tasks.MAX_DELIVERY_RETRIES
     assert len(fake.requests_for(ROUTE_CREATE_MESSAGE)) == tries
@@ -88,20 +99,20 @@ def test_a_send_backs_off_through_every_retry_then_gives_up_failed_with_the_reas
         if storm is RATE_LIMITED
         else "Twilio is temporarily unavailable (HTTP 503)"
     )
-    assert message.error_message == (
-        f"Twilio was unavailable after {tries} tries: {cause}. Not sent; try again later."
+    assert (
+        message.error_message
+        == f"Twilio was unavailable after {tries} tries: {cause}. Not sent; try again later."
     )
 
 
 def test_a_storm_that_clears_sends_once_and_stores_the_sid(
-    fake: FakeTwilio, phone_number: Any, staff_user: Any
+    fake: FakeTwilio, ledger: TaskLedger, phone_number: Any, staff_user: Any
 ) -> None:
     failures = 3
     fake.script(RATE_LIMITED, UNAVAILABLE, RATE_LIMITED, route=ROUTE_CREATE_MESSAGE)  # then 201
-    with real_worker() as ledger:
-        message = _reply(phone_number, staff_user)
-        assert wait_for(lambda: Message.objects.get(pk=message.pk).provider_sid is not None)
-        ledger.wait_idle()
+    message = _reply(phone_number, staff_user)
+    assert wait_for(lambda: Message.objects.get(pk=message.pk).provider_sid is not None)
+    ledger.wait_idle()
 
     assert len(fake.requests_for(ROUTE_CREATE_MESSAGE)) == failures + 1
     (sid,) = fake.messages
@@ -126,14 +137,13 @@ def _media_settled(ledger: TaskLedger) -> bool:
 
 
 def test_media_not_ready_is_retried_by_the_worker_then_stored(
-    fake: FakeTwilio, phone_number: Any, post_signed: Any
+    fake: FakeTwilio, ledger: TaskLedger, phone_number: Any, post_signed: Any
 ) -> None:
     url = fake.add_media(b"GIF89a-picture", "image/gif")
     not_ready = 2
     fake.script(*[Scripted.server_error(404)] * not_ready, route=ROUTE_MEDIA)
-    with real_worker() as ledger:
-        message = _mms(post_signed, url)
-        assert wait_for(lambda: _media_settled(ledger))
+    message = _mms(post_signed, url)
+    assert wait_for(lambda: _media_settled(ledger))
 
     media = message.media.get()
     assert (media.status, media.attempts, media.size) == (
@@ -149,13 +159,12 @@ def test_media_not_ready_is_retried_by_the_worker_then_stored(
 
 
 def test_media_never_ready_gives_up_after_max_attempts_and_is_marked_failed(
-    fake: FakeTwilio, phone_number: Any, post_signed: Any
+    fake: FakeTwilio, ledger: TaskLedger, phone_number: Any, post_signed: Any
 ) -> None:
     url = fake.add_media(b"GIF89a", "image/gif")
     fake.script(*[Scripted.server_error(404)] * (MEDIA_MAX_ATTEMPTS + 3), route=ROUTE_MEDIA)
-    with real_worker() as ledger:
-        message = _mms(post_signed, url)
-        assert wait_for(lambda: _media_settled(ledger))
+    message = _mms(post_signed, url)
+    assert wait_for(lambda: _media_settled(ledger))
 
     media = message.media.get()
     assert media.status == MediaStatus.FAILED
@@ -163,21 +172,24 @@ def test_media_never_ready_gives_up_after_max_attempts_and_is_marked_failed(
     assert "404" in media.error
     assert len(fake.requests_for(ROUTE_MEDIA)) == MEDIA_MAX_ATTEMPTS
     assert fake.requests_for(ROUTE_CDN) == []
-    # The service gave up (the last run ended normally), not Celery's max_retries (a FAILURE).
+    # The service gave up (the last run ended normally), not Celery's max_retries (a FAILURE, media pending).
     assert ledger.runs("media_download") == ["RETRY"] * (MEDIA_MAX_ATTEMPTS - 1) + ["SUCCESS"]
 
 
 def test_a_media_download_enqueued_again_continues_the_count_and_gives_up(
-    fake: FakeTwilio, phone_number: Any, post_signed: Any
+    fake: FakeTwilio, ledger: TaskLedger, phone_number: Any
 ) -> None:
-    """The sweeper re-enqueues pending media as a new task (retries 0); the row's count decides."""
+    """The sweeper re-enqueues pending media as a new task (retries 0); the row's count of tries decides."""
     url = fake.add_media(b"GIF89a", "image/gif")
     fake.script(*[Scripted.server_error(404)] * (MEDIA_MAX_ATTEMPTS + 3), route=ROUTE_MEDIA)
-    media = _mms(post_signed, url).media.get()
-    Media.objects.filter(pk=media.pk).update(attempts=MEDIA_MAX_ATTEMPTS - 1)  # an earlier task's tries
-    with real_worker() as ledger:  # purges the queue: only the download published below runs
-        assert enqueue(tasks.media_download, media.pk)  # as the sweeper does
-        assert wait_for(lambda: _media_settled(ledger))
+    message = factories.MessageFactory.create(
+        conversation__constituent__office=phone_number.office, body="", details={}
+    )
+    media = Media.objects.create(
+        office=message.office, message=message, index=0, provider_url=url, attempts=MEDIA_MAX_ATTEMPTS - 1
+    )  # an earlier task's tries
+    assert enqueue(tasks.media_download, media.pk)  # as the sweeper does
+    assert wait_for(lambda: _media_settled(ledger))
 
     media.refresh_from_db()
     assert media.status == MediaStatus.FAILED
