@@ -81,6 +81,8 @@ class TaskLedger:
             return len(self.finished) >= len(self.published)
 
     def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the work published so far (and all it published in turn) has run to the end."""
+        assert self.published, "nothing was published"
         assert wait_for(self.idle, timeout), f"tasks still running: {self.published} / {self.finished}"
 
     def retry_countdowns(self, task: str) -> list[float]:

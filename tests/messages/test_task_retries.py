@@ -22,7 +22,7 @@ from messages.services.replies import reply_send
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_CDN, ROUTE_CREATE_MESSAGE, ROUTE_MEDIA, FakeTwilio, Scripted
 from tests.messages.twilio.webhook import SMS_PATH, fixture
-from tests.workers import TaskLedger, fresh_ledger, running_worker, wait_for
+from tests.workers import TaskLedger, fresh_ledger, running_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,9 +82,10 @@ def test_a_send_backs_off_through_every_retry_then_gives_up_failed_with_the_reas
     # More errors than tries: a task that never gave up would keep posting.
     fake.script(*[storm] * (tasks.MAX_DELIVERY_RETRIES + 3), route=ROUTE_CREATE_MESSAGE)
     message = _reply(phone_number, staff_user)
-    assert wait_for(lambda: Message.objects.get(pk=message.pk).status == MessageStatus.FAILED)
     ledger.wait_idle()
 
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED
     tries = 1 + tasks.MAX_DELIVERY_RETRIES
     assert len(fake.requests_for(ROUTE_CREATE_MESSAGE)) == tries
     assert ledger.runs("message_deliver") == ["RETRY"] * tasks.MAX_DELIVERY_RETRIES + ["SUCCESS"]
@@ -111,7 +112,6 @@ def test_a_storm_that_clears_sends_once_and_stores_the_sid(
     failures = 3
     fake.script(RATE_LIMITED, UNAVAILABLE, RATE_LIMITED, route=ROUTE_CREATE_MESSAGE)  # then 201
     message = _reply(phone_number, staff_user)
-    assert wait_for(lambda: Message.objects.get(pk=message.pk).provider_sid is not None)
     ledger.wait_idle()
 
     assert len(fake.requests_for(ROUTE_CREATE_MESSAGE)) == failures + 1
@@ -132,10 +132,6 @@ def _mms(post_signed: Any, url: str) -> Message:
     return Message.objects.get(provider_sid=sid)
 
 
-def _media_settled(ledger: TaskLedger) -> bool:
-    return Media.objects.exclude(status=MediaStatus.PENDING).exists() and ledger.idle()
-
-
 def test_media_not_ready_is_retried_by_the_worker_then_stored(
     fake: FakeTwilio, ledger: TaskLedger, phone_number: Any, post_signed: Any
 ) -> None:
@@ -143,7 +139,7 @@ def test_media_not_ready_is_retried_by_the_worker_then_stored(
     not_ready = 2
     fake.script(*[Scripted.server_error(404)] * not_ready, route=ROUTE_MEDIA)
     message = _mms(post_signed, url)
-    assert wait_for(lambda: _media_settled(ledger))
+    ledger.wait_idle()
 
     media = message.media.get()
     assert (media.status, media.attempts, media.size) == (
@@ -164,7 +160,7 @@ def test_media_never_ready_gives_up_after_max_attempts_and_is_marked_failed(
     url = fake.add_media(b"GIF89a", "image/gif")
     fake.script(*[Scripted.server_error(404)] * (MEDIA_MAX_ATTEMPTS + 3), route=ROUTE_MEDIA)
     message = _mms(post_signed, url)
-    assert wait_for(lambda: _media_settled(ledger))
+    ledger.wait_idle()
 
     media = message.media.get()
     assert media.status == MediaStatus.FAILED
@@ -189,7 +185,7 @@ def test_a_media_download_enqueued_again_continues_the_count_and_gives_up(
         office=message.office, message=message, index=0, provider_url=url, attempts=MEDIA_MAX_ATTEMPTS - 1
     )  # an earlier task's tries
     assert enqueue(tasks.media_download, media.pk)  # as the sweeper does
-    assert wait_for(lambda: _media_settled(ledger))
+    ledger.wait_idle()
 
     media.refresh_from_db()
     assert media.status == MediaStatus.FAILED

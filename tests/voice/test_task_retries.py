@@ -19,7 +19,7 @@ from tests import factories
 from tests.fakes.fake_twilio import ROUTE_RECORDING, FakeTwilio, Scripted
 from tests.voice.conftest import Hotline
 from tests.voice.helpers import RECORDING_SID
-from tests.workers import TaskLedger, fresh_ledger, running_worker, wait_for
+from tests.workers import TaskLedger, fresh_ledger, running_worker
 from voice import tasks
 from voice.services.recordings import MAX_DOWNLOAD_ATTEMPTS
 from voice.services.voicemail import Audio
@@ -70,17 +70,13 @@ def _voicemail() -> Message:
     return Message.objects.get(channel=Channel.VOICEMAIL)
 
 
-def _settled(ledger: TaskLedger) -> bool:
-    return _voicemail().details.get("audio") != Audio.PENDING and ledger.idle()
-
-
 def test_a_recording_not_ready_is_retried_by_the_worker_then_stored(
     fake: FakeTwilio, ledger: TaskLedger, post_voice: Any
 ) -> None:
     not_ready = 2
     fake.script(*[NOT_READY] * not_ready, route=ROUTE_RECORDING)
     _leave_voicemail(post_voice)
-    assert wait_for(lambda: _settled(ledger))
+    ledger.wait_idle()
 
     voicemail = _voicemail()
     assert voicemail.details["audio"] == Audio.STORED
@@ -102,7 +98,7 @@ def test_a_recording_never_ready_gives_up_after_max_retries_and_staff_see_it_fai
 ) -> None:
     fake.script(*[NOT_READY] * (MAX_DOWNLOAD_ATTEMPTS + 3), route=ROUTE_RECORDING)
     _leave_voicemail(post_voice)
-    assert wait_for(lambda: _settled(ledger))
+    ledger.wait_idle()
 
     voicemail = _voicemail()
     assert voicemail.details["audio"] == Audio.FAILED
