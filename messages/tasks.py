@@ -40,10 +40,10 @@ def media_retry_countdown(retries: int) -> float:
     """Seconds before a media download's retry number ``retries`` + 1: soon, then a little later each time.
 
     Twilio may 404 a media URL for a moment after the webhook. With the default DOWNLOAD_RETRY_BASE_SECONDS
-    of 2: 1, 3, 5, 7 s.
+    of 2: 1, 3, 5, 7 s. At most BACKOFF_CAP_SECONDS, whatever the setting.
     """
     base = float(settings.DOWNLOAD_RETRY_BASE_SECONDS)
-    return base / 2 + retries * base
+    return min(float(BACKOFF_CAP_SECONDS), base / 2 + retries * base)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 from django.conf import settings
 
-from messages.tasks import MAX_DELIVERY_RETRIES, backoff
+from messages.tasks import BACKOFF_CAP_SECONDS, MAX_DELIVERY_RETRIES, backoff
 from messages.twilio.errors import RetryableSendError
 from voice import services as voice_services
 from voice.services.recordings import MAX_DOWNLOAD_ATTEMPTS
@@ -25,9 +25,10 @@ RECORDING_DELETE_BACKOFF_BASE_SECONDS = 2.0
 
 def voicemail_download_retry_countdown(retries: int, *, spread: float | None = None) -> float:
     """Seconds before a recording download's retry number ``retries`` + 1: DOWNLOAD_RETRY_BASE_SECONDS,
-    then an exponential backoff from it (Twilio can answer 404 for a moment after the recording callback)."""
+    then an exponential backoff from it (Twilio can answer 404 for a moment after the recording callback).
+    At most BACKOFF_CAP_SECONDS, whatever the setting."""
     base = float(settings.DOWNLOAD_RETRY_BASE_SECONDS)
-    return base + backoff(retries, base=base, spread=spread)
+    return min(float(BACKOFF_CAP_SECONDS), base + backoff(retries, base=base, spread=spread))
 
 
 def transcription_retry_countdown(retries: int, *, spread: float | None = None) -> float:
