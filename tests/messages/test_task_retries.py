@@ -22,7 +22,7 @@ from messages.services.replies import reply_send
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_CDN, ROUTE_CREATE_MESSAGE, ROUTE_MEDIA, FakeTwilio, Scripted
 from tests.messages.twilio.webhook import SMS_PATH, fixture
-from tests.workers import TaskLedger, fresh_ledger, running_worker
+from tests.task_ledger import TaskLedger, fresh_ledger, running_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,9 +17,9 @@ from django.test import Client
 from messages.models import Channel, MediaStatus, Message
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_RECORDING, FakeTwilio, Scripted
+from tests.task_ledger import TaskLedger, fresh_ledger, running_worker
 from tests.voice.conftest import Hotline
 from tests.voice.helpers import RECORDING_SID
-from tests.workers import TaskLedger, fresh_ledger, running_worker
 from voice import tasks
 from voice.services.recordings import MAX_DOWNLOAD_ATTEMPTS
 from voice.services.voicemail import Audio
