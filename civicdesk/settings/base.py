@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from civicdesk.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -141,10 +142,16 @@ REST_FRAMEWORK = {
 # --- Twilio ---------------------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
-# Where the twilio SDK sends REST calls. Empty means Twilio's real API; tests and benchmarks point it
-# at a local fake (http://127.0.0.1:PORT).
-TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+# Twilio's hosts are never configurable here: the REST client and the media downloader send the account's
+# credentials to them. Only the test settings define TWILIO_API_BASE_URL (the local fake of Twilio's API);
+# production and local settings refuse to start when the environment sets it (twilio_host_override_refuse).
 SMS_BACKEND = env_str("SMS_BACKEND", "twilio")
+# Retries of a send that Twilio did not accept (429, 5xx, no connection) wait between half and all of
+# base * 2**n seconds before retry n + 1 (at most 5 minutes; messages.tasks.delivery_retry_countdown).
+DELIVERY_RETRY_BACKOFF_BASE_SECONDS = env_float("DELIVERY_RETRY_BACKOFF_BASE_SECONDS", 2.0)
+# MMS media and voicemail recordings Twilio answers 404 for (not ready yet) are retried soon, on a schedule
+# scaled by this (messages.tasks.media_retry_countdown, voice.tasks.voicemail_download_retry_countdown).
+DOWNLOAD_RETRY_BASE_SECONDS = env_float("DOWNLOAD_RETRY_BASE_SECONDS", 2.0)
 # A closed conversation is reopened, instead of a new one started, when a text arrives within this window.
 CONVERSATION_REOPEN_WINDOW_HOURS = env_int("CONVERSATION_REOPEN_WINDOW_HOURS", 72)
 # A bulk close can be undone (its conversations reopened) for this long.
@@ -170,6 +177,22 @@ DATABASE_PARALLEL_WORKERS_PER_GATHER = env_int("DATABASE_PARALLEL_WORKERS_PER_GA
 # The webhook hot paths run as server-side prepared statements (common/rawsql.py). Turn off behind a
 # connection pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+
+
+TWILIO_HOST_OVERRIDE_VARIABLE = "TWILIO_API_BASE_URL"
+
+
+def twilio_host_override_refuse() -> None:
+    """Refuse to start when the environment tries to point the Twilio client at another host.
+
+    ``TWILIO_API_BASE_URL`` is a test hook: with it, every REST call and media download would carry the
+    account's credentials to that host, and loopback addresses and redirects would be allowed for it.
+    """
+    if env_str(TWILIO_HOST_OVERRIDE_VARIABLE).strip():
+        raise ImproperlyConfigured(
+            f"{TWILIO_HOST_OVERRIDE_VARIABLE} is set in the environment. It points the Twilio client (and "
+            "the account's credentials) at another host and exists only in the test settings; unset it."
+        )
 
 
 def database_settings(url: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from civicdesk.env import env_bool, env_int, env_list, env_required, env_str
 
 from .base import *  # noqa: F403
-from .base import database_settings, redis_settings
+from .base import database_settings, redis_settings, twilio_host_override_refuse
 
 DEBUG = False
 SECRET_KEY = env_required("SECRET_KEY")
@@ -18,6 +18,7 @@ PUBLIC_BASE_URL = env_required("PUBLIC_BASE_URL").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
 TWILIO_ACCOUNT_SID = env_required("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_required("TWILIO_AUTH_TOKEN")
+twilio_host_override_refuse()  # Twilio's real API only: TWILIO_API_BASE_URL is a test hook
 
 DATABASES = {"default": database_settings(env_required("DATABASE_URL"))}
 REDIS_URL = env_required("REDIS_URL")

@@ -18,6 +18,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # django.core.m
 PUBLIC_BASE_URL = "https://civicdesk.test"
 TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 TWILIO_AUTH_TOKEN = "test-auth-token"  # noqa: S105
+# The test hook: a test that runs the real twilio SDK sets this to its local fake's origin
+# (tests/fakes/fake_twilio.py). Empty: Twilio's real API. Only these settings define it.
+TWILIO_API_BASE_URL = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests create many users
 
 DATABASE_URL = env_str("DATABASE_URL") or devstack.ensure_postgres()

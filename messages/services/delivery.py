@@ -12,6 +12,7 @@ Each outbound message is a state machine: queued → sending → sent → delive
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -259,8 +260,23 @@ def parked_callbacks_apply(*, limit: int = 500) -> int:
     return applied
 
 
-def delivery_give_up(*, message_id: int, reason: str) -> None:
-    """After the last retry of a transient error: fail the message with a reason staff can act on."""
+# A retryable error's reason promises a retry ("...; it will be retried."); once we give up, that promise is
+# no longer true, so the failure shown to staff states only the cause.
+_RETRY_PROMISE_RE = re.compile(r"[;,.]?\s*(?:it|the message) will be retried\.?\s*$", re.IGNORECASE)
+
+
+def give_up_reason(*, reason: str, attempts: int | None = None) -> str:
+    """What staff read on a send that failed on every try: the cause, without the retry it promised."""
+    cause = _RETRY_PROMISE_RE.sub("", reason).strip().rstrip(".")
+    tries = f"{attempts} tries" if attempts else "several tries"
+    return f"Twilio was unavailable after {tries}: {cause}. Not sent; try again later."
+
+
+def delivery_give_up(*, message_id: int, reason: str, attempts: int | None = None) -> None:
+    """After the last retry of a transient error: fail the message with a reason staff can act on.
+
+    ``reason`` is the last error's; ``attempts``, how many sends were tried (the first and its retries).
+    """
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
@@ -269,11 +285,7 @@ def delivery_give_up(*, message_id: int, reason: str) -> None:
             .first()
         )
         if message is not None:
-            _fail(
-                message,
-                None,
-                f"Twilio was unavailable after several tries: {reason}. Not sent; try again later.",
-            )
+            _fail(message, None, give_up_reason(reason=reason, attempts=attempts))
 
 
 def message_reconcile(*, message_id: int) -> str:

@@ -11,9 +11,10 @@ Every SDK or network failure leaves this module as one of the project's errors
   timeout, connection dropped mid-response) - reconcile with :func:`list_recent_messages`, never resend.
 
 Settings read (lazily, at call time):
-- ``TWILIO_API_BASE_URL`` (default ``""``): when set (e.g. ``http://127.0.0.1:8765``) every request for
-  ``https://api.twilio.com`` goes there instead; used by tests and benches to run the real SDK against
-  a local fake.
+- ``TWILIO_API_BASE_URL`` (absent or ``""``: Twilio's real API): when set (e.g. ``http://127.0.0.1:8765``)
+  every request for ``https://api.twilio.com`` goes there instead. A test hook, to run the real SDK against
+  a local fake: only the test settings define it, and production and local settings refuse to start when
+  the environment sets it, so it is read with ``getattr`` and a default.
 - ``TWILIO_HTTP_TIMEOUT`` (default ``(3.0, 10.0)``): ``(connect, read)`` seconds, or one number for both.
 """
 

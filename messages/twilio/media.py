@@ -25,7 +25,8 @@ retry briefly), :class:`MediaTemporaryError` (5xx/429/network: retry with backof
 Testing against a local fake: when ``settings.TWILIO_API_BASE_URL`` is set (see :mod:`client`), the
 *validated* public ``https://api.twilio.com/...`` URL is sent to that base URL instead, and a redirect to
 that exact origin (scheme, host and port) is accepted as the fake's CDN. Loopback addresses are allowed
-only for that origin. Validation of the starting URL is unchanged. Never set it in production.
+only for that origin. Validation of the starting URL is unchanged. Only the test settings define it;
+production and local settings refuse to start when the environment sets it.
 """
 
 from __future__ import annotations

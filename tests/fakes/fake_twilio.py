@@ -10,6 +10,7 @@ Implemented (2010-04-01 API, JSON shaped like Twilio's):
 - ``GET  /2010-04-01/Accounts/{AC}/Messages.json``   list, filters ``To``, ``From``, ``DateSent>``
 - ``GET  /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}``  307 redirect to ``/cdn/...`` on this server
 - ``GET  /cdn/{key}``  the media bytes
+- ``GET  /2010-04-01/Accounts/{AC}/Recordings/{RE}[.mp3|.wav]``  a call recording's audio
 
 All API routes check HTTP Basic auth against ``accounts``. Every request is recorded
 (:attr:`FakeTwilio.requests`). Responses can be scripted per route with :meth:`FakeTwilio.script`:
@@ -45,6 +46,7 @@ ROUTE_FETCH_MESSAGE = "fetch_message"
 ROUTE_LIST_MESSAGES = "list_messages"
 ROUTE_MEDIA = "media"
 ROUTE_CDN = "cdn"
+ROUTE_RECORDING = "recording"
 
 _ACCOUNT = r"(?P<account>AC[0-9a-f]{32})"
 _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
@@ -64,6 +66,13 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
         ),
     ),
     ("GET", ROUTE_CDN, re.compile(r"/cdn/(?P<key>[A-Za-z0-9_-]+)")),
+    (
+        "GET",
+        ROUTE_RECORDING,
+        re.compile(
+            rf"/2010-04-01/Accounts/{_ACCOUNT}/Recordings/(?P<recording>RE[0-9a-f]{{32}})(?:\.mp3|\.wav)?"
+        ),
+    ),
 ]
 
 
@@ -181,6 +190,7 @@ class FakeTwilio:
         self._script: list[tuple[str | None, Scripted]] = []
         self._messages: dict[str, dict[str, Any]] = {}
         self._media: dict[str, _Media] = {}
+        self._recordings: dict[str, _Media] = {}
         self._seq = itertools.count()
         self._server: _FakeServer | None = None
         self._thread: threading.Thread | None = None
@@ -282,6 +292,21 @@ class FakeTwilio:
             f"https://api.twilio.com/2010-04-01/Accounts/{account}/Messages/{message_sid}/Media/{media_sid}"
         )
 
+    def add_recording(
+        self,
+        content: bytes,
+        *,
+        content_type: str = "audio/mpeg",
+        recording_sid: str | None = None,
+        account_sid: str | None = None,
+    ) -> str:
+        """Store a call recording and return its URL as Twilio gives it (``RecordingUrl``, no extension)."""
+        account = account_sid or self.account_sid
+        sid = recording_sid or new_sid("RE")
+        with self._lock:
+            self._recordings[sid] = _Media(content, content_type)
+        return f"https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}"
+
     # --- request handling --------------------------------------------------------------------------
 
     def _handle(self, handler: _Handler) -> None:
@@ -372,6 +397,12 @@ class FakeTwilio:
             return _json(200, message)
         if route == ROUTE_LIST_MESSAGES:
             return _json(200, self._list(account_sid, request))
+        if route == ROUTE_RECORDING:
+            with self._lock:
+                recording = self._recordings.get(match["recording"])
+            if recording is None:
+                return _json(404, _error_body(404, 20404, "The requested recording was not found"))
+            return 200, recording.content, {"Content-Type": recording.content_type}
         # ROUTE_MEDIA: Twilio redirects to short-lived CDN storage.
         with self._lock:
             known = match["media"] in self._media

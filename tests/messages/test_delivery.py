@@ -13,7 +13,7 @@ from messages.models import Message, MessageStatus, StatusCallback
 from messages.services import delivery
 from messages.services.replies import ReplyRejected, reply_send
 from messages.twilio.backends import LocmemBackend
-from messages.twilio.errors import PermanentSendError, RetryableSendError, UnknownOutcomeError
+from messages.twilio.errors import PermanentSendError, RetryableSendError, SendError, UnknownOutcomeError
 from messages.twilio.payloads import parse_delivery_status
 from tests import factories
 from tests.messages.twilio.webhook import fixture
@@ -119,12 +119,21 @@ def test_transient_error_returns_message_to_queue_for_retry(
     assert len(locmem_outbox) == 1
 
 
-def test_giving_up_after_retries_fails_with_a_reason(conversation: Any, staff_user: Any) -> None:
+def test_give_up_fails_the_message_with_the_cause_and_no_promise_of_a_retry(
+    conversation: Any, staff_user: Any
+) -> None:
     message = _reply(conversation, staff_user)
-    delivery.delivery_give_up(message_id=message.pk, reason="HTTP 503")
+    delivery.delivery_give_up(
+        message_id=message.pk,
+        reason="Twilio is temporarily unavailable (HTTP 503); it will be retried.",
+        attempts=7,
+    )
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED
-    assert "not sent" in message.error_message.lower()
+    assert message.error_message == (
+        "Twilio was unavailable after 7 tries: Twilio is temporarily unavailable (HTTP 503). "
+        "Not sent; try again later."
+    )
 
 
 def test_permanent_21610_fails_and_opts_out(conversation: Any, staff_user: Any) -> None:
@@ -174,13 +183,26 @@ def test_unknown_outcome_not_found_gives_up_after_window_without_resending(
     assert locmem_outbox == []
 
 
-def test_worker_crash_mid_send_becomes_unknown_then_reconciled(conversation: Any, staff_user: Any) -> None:
+def test_worker_crash_mid_send_becomes_unknown_then_reconciled_without_resending(
+    conversation: Any, staff_user: Any, locmem_outbox: list[Any]
+) -> None:
     message = _reply(conversation, staff_user)
-    Message.objects.filter(pk=message.pk).update(
-        status=MessageStatus.SENDING, status_updated_at=timezone.now() - timedelta(minutes=10)
-    )
+    # Twilio created the message, then the worker died before storing the SID: the row is left "sending".
+    LocmemBackend.fail_next(SendError("the worker was killed"), created=True)
+    with pytest.raises(SendError):
+        delivery.message_deliver(message_id=message.pk)
+    assert Message.objects.get(pk=message.pk).status == MessageStatus.SENDING
+    assert delivery.stale_sends_mark_unknown() == 0  # not stale yet
+    Message.objects.filter(pk=message.pk).update(status_updated_at=timezone.now() - timedelta(minutes=10))
     assert delivery.stale_sends_mark_unknown() == 1
     assert Message.objects.get(pk=message.pk).status == MessageStatus.UNKNOWN
+
+    assert delivery.message_reconcile(message_id=message.pk) == "found"
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENDING  # the SID Twilio gave it is stored; callbacks move it on
+    assert (message.provider_sid or "").startswith("SM")
+    delivery.message_deliver(message_id=message.pk)  # a stray retry of the delivery task
+    assert len(locmem_outbox) == 1  # Twilio got it once; it was never sent again
 
 
 def test_callback_arriving_before_sid_is_stored_is_applied_when_it_is(

@@ -81,7 +81,7 @@ def test_400_21610_fails_with_reason_and_opts_out(fake: FakeTwilio, queued: Mess
 @pytest.mark.parametrize(
     "scripted", [Scripted.twilio_error(429, 20429, "Too Many Requests"), Scripted.server_error(500)]
 )
-def test_429_and_500_are_retried_and_the_retry_sends_once(
+def test_429_and_500_return_the_message_to_the_queue_and_the_next_attempt_sends_once(
     fake: FakeTwilio, queued: Message, scripted: Scripted
 ) -> None:
     fake.script(scripted, route=ROUTE_CREATE_MESSAGE)

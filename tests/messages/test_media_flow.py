@@ -77,7 +77,9 @@ def test_non_image_is_served_as_a_nosniff_attachment(
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_media_not_ready_retries_then_stores(phone_number: Any, post_signed: Any, fake: FakeTwilio) -> None:
+def test_media_not_ready_asks_for_a_retry_and_the_next_attempt_stores(
+    phone_number: Any, post_signed: Any, fake: FakeTwilio
+) -> None:
     url = fake.add_media(b"GIF89a", "image/gif")
     media = _mms(post_signed, [(url, "image/gif")]).media.get()
     fake.script(Scripted.server_error(404), route="media")

@@ -23,6 +23,7 @@ from voice.services import (
     voicemail_recording_delete,
     voicemail_recordings_expire,
 )
+from voice.services.recordings import MAX_DOWNLOAD_ATTEMPTS
 from voice.twilio.backends import LocmemRecordingBackend
 
 pytestmark = pytest.mark.django_db
@@ -192,21 +193,35 @@ def test_audio_is_downloaded_once_and_played_only_to_the_offices_staff(
     assert staff_in.get(f"/o/{hotline.office.slug}/voice/voicemails/{call_pk}/audio/").status_code == 404
 
 
-def test_audio_download_retries_then_gives_up_and_rejects_bad_files(
+def test_audio_download_retries_on_not_ready_then_gives_up_after_max_attempts(
     post_voice: Any, recordings: type[LocmemRecordingBackend]
 ) -> None:
     from voice.services import VoicemailRetry
 
     _leave_voicemail(post_voice)
     voicemail = _voicemail()
+    for attempt in range(1, MAX_DOWNLOAD_ATTEMPTS):
+        recordings.fail_next_fetch(MediaNotReady("404"))
+        with pytest.raises(VoicemailRetry):
+            voicemail_audio_download(message_id=voicemail.pk)
+        assert (_voicemail().details["audio"], _voicemail().details["audio_attempts"]) == ("pending", attempt)
     recordings.fail_next_fetch(MediaNotReady("404"))
-    with pytest.raises(VoicemailRetry):
-        voicemail_audio_download(message_id=voicemail.pk)
-    assert _voicemail().details["audio"] == "pending"
+    assert voicemail_audio_download(message_id=voicemail.pk) == "failed"
+    assert _voicemail().details["audio"] == "failed"
+    assert _voicemail().details["audio_error"] == f"gave up after {MAX_DOWNLOAD_ATTEMPTS} tries: 404"
+    assert len(recordings.fetched) == MAX_DOWNLOAD_ATTEMPTS
+
+
+def test_audio_download_rejects_a_bad_file_at_once_without_retrying(
+    post_voice: Any, recordings: type[LocmemRecordingBackend]
+) -> None:
+    _leave_voicemail(post_voice)
+    voicemail = _voicemail()
     recordings.fail_next_fetch(MediaRejected("too large"))
     assert voicemail_audio_download(message_id=voicemail.pk) == "failed"
     assert _voicemail().details["audio"] == "failed"
     assert "too large" in _voicemail().details["audio_error"]
+    assert len(recordings.fetched) == 1
 
 
 def test_the_thread_shows_the_call_and_the_voicemail_with_their_states(
