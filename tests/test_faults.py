@@ -22,7 +22,8 @@ def echo_server() -> tuple[str, int]:
             ).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    return listener.getsockname()
+    host, port = listener.getsockname()
+    return host, port
 
 
 def _ask(port: int, payload: bytes, timeout: float = 1.0) -> bytes:
