@@ -10,6 +10,7 @@ import redis
 from django.conf import settings
 from django.test import Client
 
+from common.caching import cache_outage_forget
 from messages.twilio import backends
 from messages.twilio.signatures import sign
 from tests import factories
@@ -36,6 +37,14 @@ def staff_client(staff_user: Any) -> Client:
     client = Client()
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _cache_outage_forgotten() -> Iterator[None]:
+    """A cache failure in one test (common.caching stops asking for a few seconds) must not reach the next."""
+    cache_outage_forget()
+    yield
+    cache_outage_forget()
 
 
 @pytest.fixture(scope="session")
