@@ -101,14 +101,18 @@ def _key_set(key: str, seconds: int) -> bool:
     return bool(client.set(cache.make_key(key), b"1", nx=True, ex=seconds))
 
 
-@functools.cache
 def _redis_client() -> redis.Redis | None:
+    """The client for the default cache's Redis as the settings name it now (one per location and timeouts,
+    so a changed ``CACHES`` is followed, as Django's own cache handler follows it)."""
     config = settings.CACHES["default"]
     if config["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
         return None
     options = config.get("OPTIONS", {})
-    return redis.Redis.from_url(
-        config["LOCATION"],
-        socket_connect_timeout=options.get("socket_connect_timeout", 0.5),
-        socket_timeout=options.get("socket_timeout", 0.5),
+    return _client_for(
+        config["LOCATION"], options.get("socket_connect_timeout", 0.5), options.get("socket_timeout", 0.5)
     )
+
+
+@functools.cache
+def _client_for(location: str, connect_timeout: float, timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(location, socket_connect_timeout=connect_timeout, socket_timeout=timeout)

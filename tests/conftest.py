@@ -6,12 +6,15 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.test import Client
 
+from common.caching import cache_outage_forget
 from messages.twilio import backends
 from messages.twilio.signatures import sign
 from tests import factories
+from tests.redis_cache import PrivateCache, private_cache_settings
 
 
 @pytest.fixture
@@ -34,6 +37,34 @@ def staff_client(staff_user: Any) -> Client:
     client = Client()
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _cache_outage_forgotten() -> Iterator[None]:
+    """A cache failure in one test (common.caching stops asking for a few seconds) must not reach the next."""
+    cache_outage_forget()
+    yield
+    cache_outage_forget()
+
+
+@pytest.fixture(scope="session")
+def _cache_redis() -> Iterator[redis.Redis]:
+    """One plain client on the test settings' cache Redis, to look at and clean up tests' private keys."""
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def private_cache(settings: Any, _cache_redis: redis.Redis) -> Iterator[PrivateCache]:
+    """The real Redis cache under a key prefix of this test's own (tests/redis_cache.py); its keys are deleted
+    afterwards. Django's ``setting_changed`` rebuilds the cache handler, in every thread (the live server's
+    too), so the next ``cache`` call uses the new prefix."""
+    default = settings.CACHES["default"]
+    settings.CACHES, prefix = private_cache_settings(default)
+    private = PrivateCache(prefix=prefix, location=default["LOCATION"], client=_cache_redis)
+    yield private
+    private.clear()
 
 
 @pytest.fixture

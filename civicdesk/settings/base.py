@@ -276,6 +276,11 @@ VOICE_NUDGE_SECONDS = env_int("VOICE_NUDGE_SECONDS", INBOUND_NUDGE_SECONDS)  # v
 # Seconds each process keeps the number -> office routing of webhooks (0: read it every time).
 OFFICE_NUMBER_CACHE_SECONDS = env_int("OFFICE_NUMBER_CACHE_SECONDS", 5)
 
+# After a call to the cache fails (Redis down, or hung past socket_timeout), a process stops asking the cache
+# for this many seconds: pages fall back to the database at once instead of each waiting for the timeout
+# (common.caching).
+CACHE_OUTAGE_SECONDS = env_float("CACHE_OUTAGE_SECONDS", 5.0)
+
 HEALTHZ_TIMEOUT_SECONDS = 0.5
 DEMO_MODE = env_bool("DEMO_MODE", False)
 

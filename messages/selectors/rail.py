@@ -6,23 +6,26 @@ briefly per office (``RAIL_CACHE_SECONDS``) and shared by every member; each mem
 beside them and, when only it is missing, costs one small indexed count. Services that change triage state
 drop the office's cached counts on commit (``rail_counts_invalidate``); anything else (a new inbound text)
 shows within ``RAIL_CACHE_SECONDS``. Cache keys carry the office id.
+
+Without its cache (Redis down or hung) the rail is computed from the database, as when cold; the rules that
+keep such a page on time are in ``common.caching``. An invalidation that fails leaves the office's cached
+counts (if any) to expire on their own, within ``RAIL_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models import Count, Q
 
+from common.caching import cache_failed, cache_usable
 from messages.models import Channel, Conversation, ConversationStatus, ConversationTag
 from messages.selectors.inbox import ACTIVE_STATUSES, InboxLookups
 from offices.models import Office
 
 RAIL_CACHE_SECONDS = 20
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,24 +54,30 @@ def _mine_key(office_id: int, generation: int, user_id: int) -> str:
 
 
 def rail_counts_invalidate(*, office_id: int) -> None:
-    """Make every member's cached counts for this office stale (one key bump, not a key scan)."""
+    """Make every member's cached counts for this office stale (one key bump, not a key scan).
+
+    Tried even within a cache outage window (``common.caching``): a skipped bump would leave other
+    processes serving counts from before the change.
+    """
     try:
         try:
             cache.incr(_generation_key(office_id))
         except ValueError:  # no generation yet: nothing cached to invalidate
             cache.set(_generation_key(office_id), 1, timeout=None)
     except Exception:  # a cache outage must not fail a triage write; counts expire on their own
-        logger.warning("could not invalidate rail counts for office %s", office_id, exc_info=True)
+        cache_failed(f"invalidating the rail counts of office {office_id}")
 
 
 def rail_counts(*, office: Office, user: AbstractBaseUser, lookups: InboxLookups) -> RailCounts:
     """Cached: no query when warm, one (this member's count) or two (everything) when not."""
+    if not cache_usable():
+        return rail_counts_compute(office=office, user=user, lookups=lookups)
     try:
         generation = int(cache.get_or_set(_generation_key(office.pk), 0, timeout=None) or 0)
         office_key, mine_key = _office_key(office.pk, generation), _mine_key(office.pk, generation, user.pk)
         cached = cache.get_many([office_key, mine_key])
     except Exception:  # the inbox works without its cache, only slower
-        logger.warning("rail counts cache unavailable", exc_info=True)
+        cache_failed("reading the rail counts")
         return rail_counts_compute(office=office, user=user, lookups=lookups)
     counts, mine = cached.get(office_key), cached.get(mine_key)
     if isinstance(counts, RailCounts) and isinstance(mine, int):
@@ -83,10 +92,12 @@ def rail_counts(*, office: Office, user: AbstractBaseUser, lookups: InboxLookups
 
 
 def _store(values: dict[str, object]) -> None:
+    if not cache_usable():
+        return
     try:
         cache.set_many(values, timeout=RAIL_CACHE_SECONDS)
     except Exception:
-        logger.warning("rail counts cache unavailable", exc_info=True)
+        cache_failed("storing the rail counts")
 
 
 def mine_count(*, office: Office, user: AbstractBaseUser) -> int:

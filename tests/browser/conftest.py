@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.redis_cache import PrivateCache
+
 AXE_JS = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
@@ -66,11 +68,9 @@ def world(transactional_db: None) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _browser_settings(settings: Any) -> None:
-    # A process-local cache (the live server thread shares it) and fast polling, so live updates show quickly.
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "browser"}
-    }
+def _browser_settings(settings: Any, private_cache: PrivateCache) -> None:
+    # The real Redis cache under this test's own key prefix (the live server thread uses it too), and fast
+    # polling, so live updates show quickly.
     settings.INBOX_POLL_SECONDS = 1
 
 

@@ -14,6 +14,7 @@ from messages.segments import segment_info
 from messages.services.canned import canned_response_create
 from tests import factories
 from tests.browser.conftest import run_axe
+from tests.redis_cache import PrivateCache
 
 pytestmark = pytest.mark.browser
 
@@ -202,6 +203,19 @@ def test_axe_finds_no_serious_or_critical_violations(world, new_page, who):
         assert violations == [], (url, violations)
     page.keyboard.press("?")
     assert run_axe(page) == []
+
+
+def test_the_live_server_keeps_rail_counts_and_who_is_replying_in_redis(
+    world: Any, new_page: Any, private_cache: PrivateCache
+) -> None:
+    page = new_page(world.staff)
+    page.goto("/o/alpha/")
+    assert private_cache.exists(f"inbox-rail:{world.office.pk}:0")
+    c = world.conversations["rent"]
+    page.goto(f"/o/alpha/conversations/{c.pk}/")
+    with page.expect_response(lambda r: r.url.endswith("/presence/") and r.status == 204):
+        page.get_by_label("Reply to Sam Lee by text").type("Hi Sam")
+    assert private_cache.exists(f"replying:{world.office.pk}:{c.pk}")
 
 
 def test_live_updates_new_messages_and_someone_replying(world, new_page, browser_errors):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from constituents.models import SmsConsent
 from messages.models import Channel, ConversationStatus, Direction, MessageStatus
 from tests import factories
+from tests.redis_cache import PrivateCache
 
 
 @dataclass
@@ -68,15 +69,10 @@ def add_conversation(
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(settings: Any) -> None:
-    """A process-local cache per test: the shared test Redis is also used by other runs (and xdist workers)
-    whose office ids overlap ours, and the rail counts are cached by office id."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"inbox-{id(settings)}",
-        }
-    }
+def _private_cache(private_cache: PrivateCache) -> PrivateCache:
+    """Every inbox test runs on the real Redis cache, under a key prefix of its own: the rail counts are
+    cached by office id, and office ids repeat across tests, xdist workers and concurrent runs."""
+    return private_cache
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -50,7 +49,9 @@ def count_queries(client: Any, params: dict[str, Any]) -> tuple[int, Any]:
     ids=["default", "search", "filters", "search+filters"],
 )
 @pytest.mark.parametrize("cached_rail", [True, False], ids=["rail-cached", "rail-cold"])
-def test_query_count_is_constant_and_small_whatever_the_page_size(big_inbox, params, cached_rail):
+def test_query_count_is_constant_and_small_whatever_the_page_size(
+    big_inbox, params, cached_rail, private_cache
+):
     placeholders = {
         "TAG": str(big_inbox.office.tags.get(name="Topic 1").pk),
         "QUEUE": str(big_inbox.casework.pk),
@@ -60,7 +61,7 @@ def test_query_count_is_constant_and_small_whatever_the_page_size(big_inbox, par
     counts = {}
     for size in (5, 50, 200):
         if not cached_rail:
-            cache.clear()
+            private_cache.clear()
         else:
             client.get("/o/alpha/", {**params, "size": size})  # warm the rail counts
         counts[size], response = count_queries(client, {**params, "size": size})
@@ -70,9 +71,9 @@ def test_query_count_is_constant_and_small_whatever_the_page_size(big_inbox, par
     assert counts[200] <= MAX_QUERIES, counts
 
 
-def test_query_count_assertion_with_pytest_django(big_inbox, django_assert_max_num_queries):
+def test_query_count_assertion_with_pytest_django(big_inbox, django_assert_max_num_queries, private_cache):
     client = big_inbox.client_for(big_inbox.staff)
-    cache.clear()
+    private_cache.clear()
     with django_assert_max_num_queries(MAX_QUERIES):
         response = client.get("/o/alpha/", {"size": 200, "q": "water"})
     assert len(response.context["page"].conversations) == 121  # and Pat's "clean water bill"

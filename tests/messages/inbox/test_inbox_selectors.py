@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -311,8 +310,10 @@ def test_rail_counts(inbox):
     assert counts.by_tag == {inbox.health.pk: 1, inbox.housing.pk: 1}
 
 
-def test_rail_counts_are_cached_and_dropped_after_a_triage_write(inbox, django_capture_on_commit_callbacks):
-    cache.clear()
+def test_rail_counts_are_cached_and_dropped_after_a_triage_write(
+    inbox, django_capture_on_commit_callbacks, private_cache
+):
+    private_cache.clear()
     lookups = inbox_lookups(office=inbox.office)
     assert rail_counts(office=inbox.office, user=inbox.staff, lookups=lookups).open == 4
     with django_capture_on_commit_callbacks(execute=True):
@@ -320,8 +321,8 @@ def test_rail_counts_are_cached_and_dropped_after_a_triage_write(inbox, django_c
     assert rail_counts(office=inbox.office, user=inbox.staff, lookups=lookups).open == 3
 
 
-def test_rail_invalidation_is_per_office(inbox):
-    cache.clear()
+def test_rail_invalidation_is_per_office(inbox, private_cache):
+    private_cache.clear()
     lookups = inbox_lookups(office=inbox.office)
     first = rail_counts(office=inbox.office, user=inbox.staff, lookups=lookups)
     rail_counts_invalidate(office_id=inbox.office.pk + 1000)
@@ -346,8 +347,10 @@ def test_voicemail_channel_counts_the_latest_message(inbox):
     assert names(inbox, {"channel": "voicemail"}) == ["Pat", "Dana"]
 
 
-def test_rail_office_counts_are_shared_and_each_members_own_count_is_cheap(inbox, django_assert_num_queries):
-    cache.clear()
+def test_rail_office_counts_are_shared_and_each_members_own_count_is_cheap(
+    inbox, django_assert_num_queries, private_cache
+):
+    private_cache.clear()
     lookups = inbox_lookups(office=inbox.office)
     with django_assert_num_queries(2):
         assert rail_counts(office=inbox.office, user=inbox.staff, lookups=lookups).mine == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -16,11 +15,6 @@ from messages.services.presence import replying_mark
 from tests import factories
 
 XSS = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
 
 
 def test_anonymous_users_are_sent_to_login(inbox):
