@@ -165,13 +165,15 @@ def celery_workers(
     visibility_timeout: float | None = None,
     pool: str = "solo",
     concurrency: int = 1,
+    include: tuple[str, ...] = (),
     ready_timeout: float = READY_TIMEOUT,
 ) -> Iterator[Workers]:
     """Start ``count`` worker processes on this test process's queue, Redis and test database.
 
     ``visibility_timeout``: seconds after which a task taken by a worker that died unacknowledged goes to
     another worker (default: the settings' hour). Call it only once pytest-django has set up the test
-    database (inside a ``django_db`` test, or a fixture that requests ``django_db_setup``).
+    database (inside a ``django_db`` test, or a fixture that requests ``django_db_setup``). ``include``: more
+    modules the workers import for their tasks (``--include``), e.g. tasks that exist only in tests.
     """
     folder = Path(tempfile.mkdtemp(prefix="cd-workers-"))
     run = uuid.uuid4().hex[:8]
@@ -210,6 +212,8 @@ def celery_workers(
             "--loglevel",
             "INFO",
         ]
+        if include:
+            argv += ["--include", ",".join(include)]
         workers.append(WorkerProcess(name=name, argv=argv, env=env, log_path=folder / f"w{index}.log"))
     try:
         _wait_ready(workers, ready_timeout)
