@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from billiard.exceptions import WorkerLostError
@@ -152,6 +152,23 @@ def dead_letter_record(
         )
     except Exception:
         logger.exception("could not store the dead letter of task %s[%s]", task_name, task_id)
+
+
+def dead_lettered_ids(*, task_name: str, now: datetime) -> set[int]:
+    """The first arguments (ids) of ``task_name``'s messages dead-lettered within the last
+    ``CELERY_TASK_DELIVERY_COUNT_SECONDS``: a sweeper must not enqueue them again until then.
+
+    A sweeper publishes a new message (a new task id, counted from zero) for work it finds unfinished, so
+    without this a task that kills its worker would be started ``CELERY_TASK_MAX_DELIVERIES`` more times at
+    every sweep. With it, at most that many times per ``CELERY_TASK_DELIVERY_COUNT_SECONDS``.
+    """
+    from common.models import DeadLetter  # Celery loads this module with the app, before the app registry
+
+    since = now - timedelta(seconds=settings.CELERY_TASK_DELIVERY_COUNT_SECONDS)
+    rows = DeadLetter.objects.filter(task_name=task_name, last_seen_at__gte=since).values_list(
+        "args", flat=True
+    )
+    return {int(args[0]) for args in rows if args and isinstance(args[0], int)}
 
 
 class DeliveryRequest(Request):

@@ -249,3 +249,43 @@ def test_office_staff_is_sent_to_the_login_for_dead_letters(letter: DeadLetter) 
     response = client.get(CHANGELIST)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+# --- The sweeper does not start again, at every sweep, what was just dead-lettered --------------------------
+@pytest.mark.django_db(transaction=True)
+def test_sweeper_does_not_requeue_a_send_dead_lettered_within_the_count_window() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messages.models import Direction, Message, MessageStatus
+    from messages.services.sweeper import sweep
+
+    celery_app.control.purge()
+    long_ago = timezone.now() - timedelta(hours=1)
+    poison, healthy, forgiven = (
+        factories.MessageFactory.create(
+            direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, provider_sid=None, processed_at=None
+        )
+        for _ in range(3)
+    )
+    Message.objects.filter(pk__in=[poison.pk, healthy.pk, forgiven.pk]).update(status_updated_at=long_ago)
+    window = timedelta(seconds=settings.CELERY_TASK_DELIVERY_COUNT_SECONDS)
+    now = timezone.now()
+    for message, seen in (
+        (poison, now - timedelta(minutes=1)),
+        (forgiven, now - window - timedelta(minutes=1)),
+    ):
+        DeadLetter.objects.create(
+            task_name="messages.tasks.message_deliver",
+            task_id=str(uuid.uuid4()),
+            args=[message.pk],
+            deliveries=MAX + 1,
+            first_seen_at=seen,
+            last_seen_at=seen,
+        )
+    try:
+        report = sweep(now=now)
+    finally:
+        celery_app.control.purge()
+    assert report.outbound_requeued == 2  # the healthy send, and the one dead-lettered longer ago than that
