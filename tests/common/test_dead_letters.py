@@ -289,3 +289,38 @@ def test_sweeper_does_not_requeue_a_send_dead_lettered_within_the_count_window()
     finally:
         celery_app.control.purge()
     assert report.outbound_requeued == 2  # the healthy send, and the one dead-lettered longer ago than that
+
+
+@pytest.mark.django_db(transaction=True)
+def test_voice_sweeper_does_not_requeue_a_voicemail_download_dead_lettered_within_the_count_window() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messages.models import Channel, Message
+    from voice.services import voice_sweep
+    from voice.services.voicemail import Audio
+
+    celery_app.control.purge()
+    now = timezone.now()
+    poison, healthy = (
+        factories.MessageFactory.create(
+            channel=Channel.VOICEMAIL,
+            details={"audio": Audio.PENDING, "recording_url": "https://api.twilio.com/x/RE1"},
+        )
+        for _ in range(2)
+    )
+    Message.objects.filter(pk__in=[poison.pk, healthy.pk]).update(created_at=now - timedelta(minutes=5))
+    DeadLetter.objects.create(
+        task_name="voice.tasks.voicemail_audio_download",
+        task_id=str(uuid.uuid4()),
+        args=[poison.pk],
+        deliveries=MAX + 1,
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    try:
+        report = voice_sweep(now=now)
+    finally:
+        celery_app.control.purge()
+    assert report.downloads_requeued == 1  # the healthy voicemail only
