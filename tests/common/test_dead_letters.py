@@ -135,7 +135,7 @@ def test_a_message_started_more_than_max_times_is_dead_lettered_and_its_body_not
     assert "tests.poison.record_start" in logged[0].getMessage()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # the worker in this process closes the test's connection
 @override_settings(CELERY_TASK_MAX_DELIVERIES=MAX)
 def test_a_retry_is_a_new_message_with_its_own_count(tmp_path: Path) -> None:
     path = tmp_path / "starts"
@@ -157,7 +157,7 @@ def test_a_task_called_as_a_function_is_not_counted(tmp_path: Path) -> None:
     assert starts(path) == MAX + 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # the worker in this process closes the test's connection
 @override_settings(CELERY_TASK_MAX_DELIVERIES=MAX)
 def test_counter_redis_refusing_runs_every_start_and_logs(tmp_path: Path) -> None:
     path = tmp_path / "starts"
@@ -174,7 +174,6 @@ def test_counter_redis_refusing_runs_every_start_and_logs(tmp_path: Path) -> Non
     assert any("running it uncounted" in r.getMessage() for r in records)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_counter_redis_hanging_delays_a_start_by_its_socket_timeout_only(tmp_path: Path) -> None:
     path = tmp_path / "starts"
     redis_socket = settings.REDIS_URL.removeprefix("unix://").split("?")[0]
@@ -252,7 +251,7 @@ def test_office_staff_is_sent_to_the_login_for_dead_letters(letter: DeadLetter) 
 
 
 # --- The sweeper does not start again, at every sweep, what was just dead-lettered --------------------------
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_sweeper_does_not_requeue_a_send_dead_lettered_within_the_count_window() -> None:
     from datetime import timedelta
 
@@ -291,7 +290,7 @@ def test_sweeper_does_not_requeue_a_send_dead_lettered_within_the_count_window()
     assert report.outbound_requeued == 2  # the healthy send, and the one dead-lettered longer ago than that
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_voice_sweeper_does_not_requeue_a_voicemail_download_dead_lettered_within_the_count_window() -> None:
     from datetime import timedelta
 

@@ -6,6 +6,8 @@ The worker (``celery worker --pool prefork --concurrency 1``) imports the test-o
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +21,9 @@ from common.models import DeadLetter
 from tests.common import poison_tasks
 from tests.workers import Workers, celery_workers
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The worker process writes dead letters; the tests read them. Flushing only that app's table afterwards
+# (not every table) keeps the tests fast.
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=["common"])
 
 # A poison task's starts take well under a second each (the child is forked again at once); this bounds the
 # wait for its dead letter, so a guard that never trips fails the test instead of hanging it.
@@ -48,10 +52,12 @@ def prefork_worker(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Wor
     celery_app.control.purge()  # what an earlier run left in this queue
     with pytest.MonkeyPatch.context() as env, django_db_blocker.unblock():
         env.setenv("CELERY_CUSTOM_WORKER_POOL", QUICK_PREFORK)  # what `--pool custom` runs
-        with celery_workers(
-            1, pool="custom", concurrency=1, include=("tests.common.poison_tasks",)
-        ) as workers:
+        with celery_workers(1, pool="custom", concurrency=1, include=(TASKS,)) as workers:
             yield workers
+            for worker in workers:  # no warm shutdown needed (it takes seconds): the worker and its pool
+                worker.killed = True
+                os.killpg(worker.pid, signal.SIGKILL)  # its own session, so the group is it and its pool
+                worker.process.wait(timeout=10)
 
 
 def test_task_killing_its_worker_every_time_runs_max_times_then_is_dead_lettered_and_the_worker_goes_on(
