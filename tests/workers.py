@@ -33,9 +33,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -137,13 +138,56 @@ class WorkerProcess:
             self.process.kill()
             self.process.wait(timeout=STOP_TIMEOUT)
 
+    def times_received(self, task_id: str) -> int:
+        """How many times this worker's log (across restarts) says it took the task with this id."""
+        return self.log().count(f"[{task_id}] received")
+
     def received(self, task_id: str) -> bool:
         """Whether this worker's log says it took the task with this id."""
-        return f"[{task_id}] received" in self.log()
+        return self.times_received(task_id) > 0
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, interval: float = 0.02) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def queue_length(queue: str | None = None) -> int:
+    """Tasks waiting in the broker for ``queue`` (default: this test process's queue), none taken yet."""
+    with celery_app.connection_for_read() as conn:
+        # Not passive: kombu's Redis transport knows only the queues this process declared (a no-op in Redis).
+        channel: Any = conn.default_channel  # typed as kombu's abstract StdChannel, without queue_declare
+        declared = channel.queue_declare(
+            queue=queue or settings.CELERY_TASK_DEFAULT_QUEUE, durable=True, auto_delete=False
+        )
+        return int(declared.message_count)
 
 
 class Workers(list[WorkerProcess]):
     """The workers one :func:`celery_workers` started, in order."""
+
+    def wait_idle(self, *, timeout: float = 15.0) -> None:
+        """Until the queue is empty and every live worker has finished the task it had.
+
+        A solo worker answers a ping only between tasks, so a reply after the queue was seen empty means
+        that worker has finished whatever it had taken. (Tasks with a countdown are not waited for.)
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if queue_length() == 0:
+                live = [worker.name for worker in self if worker.alive()]
+                remaining = max(deadline - time.monotonic(), 0.1)
+                replies = celery_app.control.ping(destination=live, timeout=remaining, limit=len(live)) or []
+                answered = {name for reply in replies for name in reply}
+                if answered >= set(live) and queue_length() == 0:
+                    return
+            time.sleep(0.02)
+        pytest.fail(f"workers still busy after {timeout}s ({queue_length()} queued)\n{_logs(self)}")
 
     def which_received(self, task_id: str, *, timeout: float = 10.0) -> WorkerProcess:
         """The worker that took the task with this id (from the worker's own log line)."""
