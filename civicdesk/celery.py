@@ -10,7 +10,10 @@ from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "civicdesk.settings.local")
 
-app = Celery("civicdesk")
+# Every task is a DeadLetteringTask: an acks_late task's message is requeued when its worker is lost, and
+# dead-lettered after CELERY_TASK_MAX_DELIVERIES starts instead of killing workers for ever
+# (common/deadletters.py).
+app = Celery("civicdesk", task_cls="common.deadletters:DeadLetteringTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "civicdesk",
+    "common",
     "offices",
     "constituents",
     "messages.apps.MessagesConfig",
@@ -243,6 +244,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # opted into per task, only where the task is idempotent
+# An acks_late task's message that was started this many times without finishing (its worker process died
+# under it each time) is not run again: it becomes a dead letter (common/deadletters.py). Its start count is
+# kept this long after the last start, which must outlast the visibility timeout below.
+CELERY_TASK_MAX_DELIVERIES = env_int("CELERY_TASK_MAX_DELIVERIES", 3)
+CELERY_TASK_DELIVERY_COUNT_SECONDS = env_int("CELERY_TASK_DELIVERY_COUNT_SECONDS", 24 * 3600)
 # Redis re-delivers an unacked message after this long; no task countdown may exceed it. The publish-side
 # failover options make a web request give up on a dead broker in about a second instead of retrying for
 # many: the row already records the work, and the sweeper re-enqueues it (messages.services.sweeper).

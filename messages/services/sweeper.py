@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from common.deadletters import dead_lettered_ids
 from common.queueing import enqueue
 from messages.models import Direction, Media, MediaStatus, Message, MessageStatus
 from messages.services.delivery import parked_callbacks_apply, stale_sends_mark_unknown
@@ -52,6 +53,8 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         .order_by("created_at")
         .values_list("pk", flat=True)[:BATCH]
     )
+    # What was dead-lettered lately (it killed its worker at every start) is not started again yet.
+    outbound = _without_dead_letters(outbound, tasks.message_deliver.name, now)
     for pk in outbound:
         enqueue(tasks.message_deliver, pk)
 
@@ -61,6 +64,7 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         .order_by("created_at")
         .values_list("pk", flat=True)[:BATCH]
     )
+    unknown = _without_dead_letters(unknown, tasks.message_reconcile.name, now)
     for pk in unknown:
         enqueue(tasks.message_reconcile, pk)
 
@@ -69,8 +73,16 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
             status=MediaStatus.PENDING, created_at__lte=cutoff, message__processed_at__isnull=False
         ).values_list("pk", flat=True)[:BATCH]
     )
+    media = _without_dead_letters(media, tasks.media_download.name, now)
     for pk in media:
         enqueue(tasks.media_download, pk)
 
     applied = parked_callbacks_apply()
     return SweepReport(inbound, len(outbound), marked, len(unknown), len(media), applied)
+
+
+def _without_dead_letters(pks: list[int], task_name: str, now: datetime) -> list[int]:
+    if not pks:
+        return pks
+    dead = dead_lettered_ids(task_name=task_name, now=now)
+    return [pk for pk in pks if pk not in dead]

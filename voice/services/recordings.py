@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from common.deadletters import dead_lettered_ids
 from common.queueing import enqueue
 from messages.models import Channel, Media, MediaStatus, Message
 from messages.twilio.errors import MediaNotReady, MediaRejected, MediaTemporaryError, PermanentSendError
@@ -270,9 +271,12 @@ def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = 
     recent = Message.objects.filter(
         channel=Channel.VOICEMAIL, created_at__gte=now - SWEEP_WINDOW, created_at__lte=cutoff
     )
+    # What was dead-lettered lately (it killed its worker at every start) is not started again yet.
+    dead_downloads = dead_lettered_ids(task_name=tasks.voicemail_audio_download.name, now=now)
+    dead_transcribes = dead_lettered_ids(task_name=tasks.voicemail_transcribe.name, now=now)
     downloads = list(
         recent.filter(details__audio=Audio.PENDING, details__has_key="recording_url")
-        .exclude(pk__in=started)
+        .exclude(pk__in=[*started, *dead_downloads])
         .values_list("pk", flat=True)[:BATCH]
     )
     for pk in downloads:
@@ -300,7 +304,7 @@ def voice_sweep(*, now: datetime | None = None, stale_after: timedelta | None = 
                 locked.save(update_fields=["details"])
                 voicemail = locked
             given_up += 1
-        if needs_backend_transcription(voicemail):
+        if needs_backend_transcription(voicemail) and voicemail.pk not in dead_transcribes:
             enqueue(tasks.voicemail_transcribe, voicemail.pk)
             transcripts += 1
     return VoiceSweepReport(len(started) + len(downloads), transcripts, given_up, parked_sweep(now=now))
