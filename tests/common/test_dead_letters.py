@@ -21,7 +21,6 @@ from django.contrib.auth.models import Permission
 from django.test import Client, override_settings
 
 from civicdesk.celery import app as celery_app
-from common import queueing
 from common.deadletters import DeadLetteringTask
 from common.models import DeadLetter
 from tests import factories
@@ -78,12 +77,8 @@ def records_of(name: str, level: int) -> Iterator[list[logging.LogRecord]]:
 def counter_redis_at(location: str) -> Iterator[None]:
     """Point the default cache (where starts are counted) at another Redis, for this block only."""
     caches = {"default": {**settings.CACHES["default"], "LOCATION": location}}
-    queueing._redis_client.cache_clear()
-    try:
-        with override_settings(CACHES=caches):
-            yield
-    finally:
-        queueing._redis_client.cache_clear()
+    with override_settings(CACHES=caches):  # common.queueing's client follows the cache settings
+        yield
 
 
 def test_every_acks_late_task_is_requeued_on_a_lost_worker_and_dead_letter_guarded() -> None:
