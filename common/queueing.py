@@ -52,7 +52,16 @@ def nudge(key: str, task: Task[..., Any], *, seconds: int, memo_seconds: float =
     from the very beginning that starts at least ``memo_seconds`` after it began finds nothing: the drain
     that clears the key seen here starts after it was seen, so it still reads whatever this process commits
     within ``memo_seconds`` of seeing it (``messages.services.inbound_queue.inbound_drain``).
+
+    ``NUDGE_FAILURE_BACKOFF_SECONDS``: after a nudge could not reach Redis, this process does not try again
+    for that long. A Redis that accepts connections and never
+    answers costs a nudge its socket timeouts (0.5 s for ``SET NX``, about 1 s more for a publish); without
+    the backoff every webhook in the outage would pay them, and a web thread would take two texts a
+    second. The rows wait meanwhile: the first nudge after the backoff starts a drain that takes them all,
+    and the sweeper is the backstop.
     """
+    if time.monotonic() < _unreachable_until.get(key, 0.0):
+        return False
     if memo_seconds > 0:
         seen = _seen_set.get(key)
         if seen is not None and time.monotonic() - seen < memo_seconds:
@@ -64,16 +73,21 @@ def nudge(key: str, task: Task[..., Any], *, seconds: int, memo_seconds: float =
             return False
     except Exception:
         logger.warning("could not nudge %s; the sweeper will start it", task.name, exc_info=True)
+        _unreachable_until[key] = time.monotonic() + settings.NUDGE_FAILURE_BACKOFF_SECONDS
         return False
     if enqueue(task):
         _seen_set[key] = asked
         return True
+    _unreachable_until[key] = time.monotonic() + settings.NUDGE_FAILURE_BACKOFF_SECONDS
     nudge_clear(key)  # let the next caller try to publish again
     return False
 
 
 # When this process last saw each nudge key set, by time.monotonic(); see nudge(memo_seconds=...).
 _seen_set: dict[str, float] = {}
+# Until when (time.monotonic()) this process skips each nudge after failing to reach Redis; see
+# NUDGE_FAILURE_BACKOFF_SECONDS in nudge().
+_unreachable_until: dict[str, float] = {}
 
 
 def nudge_clear(key: str) -> None:

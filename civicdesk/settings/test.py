@@ -52,3 +52,4 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 OFFICE_NUMBER_CACHE_SECONDS = 0  # tests re-point numbers between offices; the cache has its own test
 INBOUND_NUDGE_MEMO_SECONDS = 0.0  # every drain would linger; the memo and the lingering have their own tests
+NUDGE_FAILURE_BACKOFF_SECONDS = 0.0  # a test that takes Redis away must not hold off the next test's nudges
