@@ -219,24 +219,27 @@ def test_webhook_answers_503_within_a_second_while_postgres_hangs_and_200_once_i
 ) -> None:
     first, during, later = texts(3, senders=3)
     with TcpProxy(upstream=postgres_socket_path()) as proxy, live_server(database_port=proxy.port) as port:
-        assert timed_post(port, first)[0].status == 200
-        assert proxy.connections == 1  # the server's database connection goes through the proxy
+        try:
+            assert timed_post(port, first)[0].status == 200
+            assert proxy.connections == 1  # the server's database connection goes through the proxy
 
-        proxy.hang()
-        # The kept connection's health check hangs, then so does connecting anew: the deadline ends both.
-        response, seconds = timed_post(port, during)
-        assert response.status == 503, response.status
-        assert seconds < DEADLINE_BOUND_SECONDS, f"503 after {seconds:.2f}s"
-        assert response.getheader("Retry-After") == str(settings.WEBHOOK_RETRY_AFTER_SECONDS)
-        # No connection to keep now: connecting alone (libpq's connect_timeout is at least 2 s) is cut too.
-        response, seconds = timed_post(port, later)
-        assert response.status == 503, response.status
-        assert seconds < DEADLINE_BOUND_SECONDS, f"503 after {seconds:.2f}s"
+            proxy.hang()
+            # The kept connection's health check hangs, then so does connecting anew: the deadline ends both.
+            response, seconds = timed_post(port, during)
+            assert response.status == 503, response.status
+            assert seconds < DEADLINE_BOUND_SECONDS, f"503 after {seconds:.2f}s"
+            assert response.getheader("Retry-After") == str(settings.WEBHOOK_RETRY_AFTER_SECONDS)
+            # No connection to keep now: connecting alone (libpq's connect_timeout: 2 s at least) is cut too.
+            response, seconds = timed_post(port, later)
+            assert response.status == 503, response.status
+            assert seconds < DEADLINE_BOUND_SECONDS, f"503 after {seconds:.2f}s"
 
-        proxy.resume()
-        # Twilio retries both; the server connects again and stores each text once.
-        assert timed_post(port, during)[0].status == 200
-        assert timed_post(port, later)[0].status == 200
-        assert timed_post(port, later)[0].status == 200
+            proxy.resume()
+            # Twilio retries both; the server connects again and stores each text once.
+            assert timed_post(port, during)[0].status == 200
+            assert timed_post(port, later)[0].status == 200
+            assert timed_post(port, later)[0].status == 200
+        finally:
+            proxy.resume()  # a failure above must not leave the server's thread hung
     sids = sorted(str(sid) for sid in Message.objects.values_list("provider_sid", flat=True))
     assert sids == sorted(t["MessageSid"] for t in (first, during, later))
