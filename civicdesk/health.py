@@ -1,4 +1,8 @@
-"""``/healthz``: 200 when PostgreSQL and Redis both answer, else 503 with the reason, within a second."""
+"""``/healthz``: 200 when PostgreSQL and Redis both answer, else 503 with the reason, within a second.
+
+A check that does not finish within the probe's deadline, or gives up on its own timeout (an engine that
+accepts connections and never answers), is reported as "timed out"; any other failure as its error.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,18 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+# The probe's answer is due this long after it began, whatever the engines do.
+DEADLINE_SECONDS = 0.9
+DATABASE_CONNECT_TIMEOUT_SECONDS = 2  # libpq's least
+DATABASE_STATEMENT_TIMEOUT_MS = 800
+# The engines' own ways of saying that they did not answer in time.
+_TIMEOUTS = (
+    TimeoutError,
+    redis.exceptions.TimeoutError,
+    psycopg.errors.ConnectionTimeout,
+    psycopg.errors.QueryCanceled,  # statement_timeout
+)
+
 # Checks run in a small pool so a hung engine costs the probe at most the deadline, not a thread per call.
 _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
 
@@ -25,13 +41,14 @@ def _database_params() -> dict[str, object]:
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)
+    params.pop("connect_timeout", None)  # the probe's own, below
     return params
 
 
 def _check_database(params: dict[str, Any]) -> None:
     # A dedicated connection, not Django's: a dead server must not poison the request's connection.
-    with psycopg.connect(**params, connect_timeout=2, autocommit=True) as conn:
-        conn.execute("SET statement_timeout = 800")
+    with psycopg.connect(**params, connect_timeout=DATABASE_CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+        conn.execute(f"SET statement_timeout = {DATABASE_STATEMENT_TIMEOUT_MS}")
         conn.execute("SELECT 1")
 
 
@@ -53,14 +70,14 @@ def checks() -> dict[str, Callable[[], None]]:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    deadline = time.monotonic() + 0.9
+    deadline = time.monotonic() + DEADLINE_SECONDS
     futures = {name: _POOL.submit(check) for name, check in checks().items()}
     results: dict[str, str] = {}
     for name, future in futures.items():
         try:
             future.result(timeout=max(0.0, deadline - time.monotonic()))
             results[name] = "ok"
-        except concurrent.futures.TimeoutError:
+        except (concurrent.futures.TimeoutError, *_TIMEOUTS):
             results[name] = "timed out"
         except Exception as exc:
             results[name] = f"error: {type(exc).__name__}: {exc}"[:300]

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from common.caching import cache_failed, cache_usable
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +54,16 @@ def nudge(key: str, task: Task[..., Any], *, seconds: int, memo_seconds: float =
     from the very beginning that starts at least ``memo_seconds`` after it began finds nothing: the drain
     that clears the key seen here starts after it was seen, so it still reads whatever this process commits
     within ``memo_seconds`` of seeing it (``messages.services.inbound_queue.inbound_drain``).
+
+    A nudge that cannot reach Redis is a failed call to the cache's Redis (:mod:`common.caching`): this
+    process then skips Redis for ``CACHE_OUTAGE_SECONDS``, for nudges and pages alike. A Redis that accepts
+    connections and never answers costs a nudge its socket timeouts (0.5 s for ``SET NX``, about 1 s more
+    for a publish); without the window every webhook in the outage would pay them, and a web thread would
+    take two texts a second. The rows wait meanwhile: the first nudge after the window starts a drain that
+    takes them all, and the sweeper is the backstop.
     """
+    if not cache_usable():
+        return False
     if memo_seconds > 0:
         seen = _seen_set.get(key)
         if seen is not None and time.monotonic() - seen < memo_seconds:
@@ -63,11 +74,12 @@ def nudge(key: str, task: Task[..., Any], *, seconds: int, memo_seconds: float =
             _seen_set[key] = asked
             return False
     except Exception:
-        logger.warning("could not nudge %s; the sweeper will start it", task.name, exc_info=True)
+        cache_failed(f"nudge {task.name}; the sweeper will start it")
         return False
     if enqueue(task):
         _seen_set[key] = asked
         return True
+    cache_failed(f"publish {task.name}; the sweeper will start it")
     nudge_clear(key)  # let the next caller try to publish again
     return False
 

@@ -1,6 +1,7 @@
 """Twilio webhooks for texts. Each one: verify the signature → parse → call one service → answer fast.
 
-No outbound network I/O happens in these views: follow-up work is queued on commit.
+These requests open no network connection except to PostgreSQL and Redis (the nudge after commit), each
+bounded by a timeout; follow-up work that calls out (media, replies) runs in the worker.
 """
 
 from __future__ import annotations

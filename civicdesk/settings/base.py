@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that the deadline covers everything a webhook does with the database.
+    "civicdesk.middleware.WebhookDeadlineMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -178,6 +180,15 @@ DATABASE_PARALLEL_WORKERS_PER_GATHER = env_int("DATABASE_PARALLEL_WORKERS_PER_GA
 # The webhook hot paths run as server-side prepared statements (common/rawsql.py). Turn off behind a
 # connection pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+# libpq's connect_timeout for every connection (libpq and psycopg treat less than 2 as 2): a worker or a
+# command facing a server that does not answer gives up after this instead of psycopg's default 130 s.
+DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+# A Twilio webhook's waits for PostgreSQL (connecting, the health check, every statement) end this long
+# after the request began; a database that does not answer in time is a 503 with Retry-After, which Twilio
+# can retry, instead of a request held until Twilio's own 15 s timeout (civicdesk/postgres/base.py).
+WEBHOOK_DATABASE_DEADLINE_SECONDS = env_float("WEBHOOK_DATABASE_DEADLINE_SECONDS", 0.8)
+# The Retry-After of that 503, in seconds.
+WEBHOOK_RETRY_AFTER_SECONDS = env_int("WEBHOOK_RETRY_AFTER_SECONDS", 5)
 
 
 TWILIO_HOST_OVERRIDE_VARIABLE = "TWILIO_API_BASE_URL"
@@ -200,8 +211,12 @@ def database_settings(url: str) -> dict[str, Any]:
     """Django DATABASES['default'] from a URL, including unix-socket URLs (``?host=/socket/dir``).
 
     Sets ``max_parallel_workers_per_gather`` through libpq's ``options``, ahead of any ``options`` the URL
-    gives, so an explicit ``-c max_parallel_workers_per_gather=…`` in the URL still wins."""
+    gives, so an explicit ``-c max_parallel_workers_per_gather=…`` in the URL still wins; and libpq's
+    ``connect_timeout`` unless the URL gives one. PostgreSQL runs on ``civicdesk.postgres``, Django's own
+    backend plus the deadline webhooks put on their waits for the server."""
     config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["ENGINE"] = "civicdesk.postgres"
     query = parse_qs(urlsplit(url).query)
     if "host" in query:  # libpq-style socket directory, as the embedded PostgreSQL hands out
         config["HOST"] = query["host"][0]
@@ -209,6 +224,7 @@ def database_settings(url: str) -> dict[str, Any]:
     given = config["OPTIONS"].get("options", "")
     parallel = f"-c max_parallel_workers_per_gather={DATABASE_PARALLEL_WORKERS_PER_GATHER}"
     config["OPTIONS"]["options"] = f"{parallel} {given}".strip()
+    config["OPTIONS"].setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SECONDS)
     return config
 
 
@@ -282,9 +298,9 @@ VOICE_NUDGE_SECONDS = env_int("VOICE_NUDGE_SECONDS", INBOUND_NUDGE_SECONDS)  # v
 # Seconds each process keeps the number -> office routing of webhooks (0: read it every time).
 OFFICE_NUMBER_CACHE_SECONDS = env_int("OFFICE_NUMBER_CACHE_SECONDS", 5)
 
-# After a call to the cache fails (Redis down, or hung past socket_timeout), a process stops asking the cache
-# for this many seconds: pages fall back to the database at once instead of each waiting for the timeout
-# (common.caching).
+# After a call to the cache's Redis fails (Redis down, or hung past socket_timeout), a process stops asking it
+# for this many seconds: pages fall back to the database, and webhooks skip their nudge (the sweeper is the
+# backstop), at once instead of each waiting for the timeout (common.caching).
 CACHE_OUTAGE_SECONDS = env_float("CACHE_OUTAGE_SECONDS", 5.0)
 
 HEALTHZ_TIMEOUT_SECONDS = 0.5

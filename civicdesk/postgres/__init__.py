@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend, with a deadline a request can put on every wait for the server."""
