@@ -19,6 +19,8 @@ from civicdesk.env import env_float, env_str
 from civicdesk.settings.test import *  # noqa: F403
 from civicdesk.settings.test import CELERY_BROKER_TRANSPORT_OPTIONS
 
+# Keep each worker's connection between tasks, as deployed (the test settings close it after every task).
+DATABASES["default"]["CONN_MAX_AGE"] = 60  # noqa: F405
 SMS_BACKEND = env_str("WORKER_SMS_BACKEND", "locmem")
 TWILIO_API_BASE_URL = env_str("WORKER_TWILIO_API_BASE_URL")
 TWILIO_HTTP_TIMEOUT = env_float("WORKER_TWILIO_HTTP_TIMEOUT", 10.0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,8 +269,10 @@ def celery_workers(
             worker.terminate()
         for worker in workers:
             worker._wait_stopped()
+        report = _logs(crashed) if crashed else ""
+        shutil.rmtree(folder, ignore_errors=True)
         if crashed:
-            pytest.fail(f"worker process(es) died during the test:\n{_logs(crashed)}")
+            pytest.fail(f"worker process(es) died during the test:\n{report}")
 
 
 def _wait_ready(workers: list[WorkerProcess], timeout: float) -> None:
