@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from common.deadletters import Delivery, dead_letter_record
 from common.queueing import enqueue_on_commit
 from constituents.models import ConsentSource, SmsConsent
 from constituents.services import consent_set
@@ -22,6 +24,10 @@ from messages.services.replies import ReplyRejected, system_reply_send
 from offices.selectors import office_number_route_for
 
 logger = logging.getLogger(__name__)
+
+# The name a dead-lettered inbound message is recorded under (common.models.DeadLetter.task_name); its one
+# argument is the message id.
+DEAD_LETTER_TASK_NAME = "messages.inbound_process"
 
 
 @transaction.atomic
@@ -100,7 +106,49 @@ def inbound_process_pending(
 
 
 def _pending() -> QuerySet[Message]:
-    return Message.objects.filter(direction="inbound", processed_at__isnull=True).order_by("pk")
+    """Inbound messages still to process, oldest first; a dead-lettered one (see :func:`_start_counted`) is
+    not pending any more: it waits for an operator."""
+    return Message.objects.filter(
+        direction="inbound",
+        processed_at__isnull=True,
+        processing_starts__lte=settings.CELERY_TASK_MAX_DELIVERIES,
+    ).order_by("pk")
+
+
+def _start_counted(pk: int) -> bool:
+    """Count one start of this message's processing, committed before the work begins; False if it must not
+    run: processed meanwhile, or started more than ``CELERY_TASK_MAX_DELIVERIES`` times (dead-lettered now).
+
+    A message whose processing kills its worker process (memory, a crash) would otherwise kill every drain
+    that reaches it, and a drain reads from the oldest pending message, so every text after it would wait
+    forever. Counting in its own statement, committed on its own (drains run outside any transaction), is
+    what makes a start whose worker died count: the processing transaction it precedes is rolled back with
+    the worker, the count is not. A processing that
+    raises counts the same way, so a message that fails every time stops being retried at every sweep.
+    """
+    table, starts = Message._meta.db_table, Message._meta.get_field("processing_starts").column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" SET "{starts}" = "{starts}" + 1 '  # noqa: S608 - names from the model's metadata
+            f'WHERE "id" = %s AND "processed_at" IS NULL RETURNING "{starts}", "created_at"',
+            [pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    count, created_at = row
+    if count <= settings.CELERY_TASK_MAX_DELIVERIES:
+        return True
+    dead_letter_record(
+        task_name=DEAD_LETTER_TASK_NAME,
+        task_id=f"inbound-message-{pk}",
+        retries=0,
+        args=[pk],
+        kwargs={},
+        delivery=Delivery(count=count, first_seen_at=created_at, last_error=""),
+        now=timezone.now(),
+    )
+    return False
 
 
 def _process_rows(pending: QuerySet[Message], *, failed: set[int] | None = None) -> tuple[int | None, int]:
@@ -141,6 +189,8 @@ def _process_rows(pending: QuerySet[Message], *, failed: set[int] | None = None)
             processed_at=timezone.now()
         )
     for pk in involved:
+        if not _start_counted(pk):
+            continue
         try:
             done += inbound_process(message_id=pk)
         except Exception:

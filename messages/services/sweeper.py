@@ -39,9 +39,14 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
         stale_after if stale_after is not None else timedelta(seconds=settings.SWEEPER_STALE_AFTER_SECONDS)
     )
 
-    # Inbound texts are processed in batches by one drain, which takes every pending text, stale or not.
+    # Inbound texts are processed in batches by one drain, which takes every pending text, stale or not;
+    # a dead-lettered one is not pending (messages.services.processing), and must not start a drain at every
+    # sweep.
     inbound = Message.objects.filter(
-        direction=Direction.INBOUND, processed_at__isnull=True, created_at__lte=cutoff
+        direction=Direction.INBOUND,
+        processed_at__isnull=True,
+        created_at__lte=cutoff,
+        processing_starts__lte=settings.CELERY_TASK_MAX_DELIVERIES,
     ).count()
     if inbound:
         enqueue(tasks.inbound_drain)
