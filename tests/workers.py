@@ -114,11 +114,14 @@ class WorkerProcess:
             os.kill(self.pid, sig)
         self.process.wait(timeout=STOP_TIMEOUT)
 
-    def restart(self, *, timeout: float = READY_TIMEOUT) -> None:
-        """Start the worker again (same node name, same log) after it was killed; waits until it answers."""
+    def restart(self, *, timeout: float = READY_TIMEOUT, wait: bool = True) -> None:
+        """Start the worker again (same node name, same log) after it was killed; waits until it answers.
+
+        ``wait=False`` returns at once: for a worker that will be busy (so deaf to pings) as it starts."""
         assert not self.alive(), f"{self.name} is still running"
         self._spawn()
-        _wait_ready([self], timeout)
+        if wait:
+            _wait_ready([self], timeout)
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM), then SIGKILL if it is still there after STOP_TIMEOUT."""

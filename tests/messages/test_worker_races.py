@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from civicdesk.celery import app as celery_app
+from common.models import DeadLetter
 from constituents.models import ConsentEvent, SmsConsent
 from messages import tasks
 from messages.models import (
@@ -42,6 +43,7 @@ from messages.models import (
 )
 from messages.services.delivery import SENDING_STALE_AFTER
 from messages.services.inbound_queue import NUDGE_KEY
+from messages.services.processing import DEAD_LETTER_TASK_NAME
 from messages.services.sweeper import sweep
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_CREATE_MESSAGE, ROUTE_LIST_MESSAGES, FakeTwilio, Scripted
@@ -404,3 +406,50 @@ def test_worker_killed_mid_processing_leaves_the_text_to_be_processed_once_with_
     acks = Message.objects.filter(conversation=thread, direction=Direction.OUTBOUND)
     assert [(ack.body, ack.status) for ack in acks] == [(ACK_TEXT, MessageStatus.SENDING)]
     assert posts_to(fake, thread.constituent.phone) == 1
+
+
+def test_a_text_that_kills_every_worker_processing_it_is_dead_lettered_and_the_text_after_it_processed(
+    workers: Workers, fake: FakeTwilio, office: Any
+) -> None:
+    """The oldest pending text kills the worker at every start (here: a held row lock and a SIGKILL). Each
+    start is counted before the work, so after CELERY_TASK_MAX_DELIVERIES deaths the next drain dead-letters
+    the text instead of dying on it again, and processes the text behind it."""
+    worker, other = workers
+    if other.alive():
+        other.kill(signal.SIGKILL)  # one worker: the one to kill is always the one running the drain
+    limit = settings.CELERY_TASK_MAX_DELIVERIES
+    poison_thread, later_thread = conversation(office), conversation(office)
+    poison = pending_text(poison_thread, "The text no worker survives")
+    later = pending_text(later_thread, "A text behind it")
+
+    task_id = tasks.inbound_drain.apply_async().id
+    for start in range(1, limit + 1):
+        with conversation_locked(poison_thread.pk):
+            if not worker.alive():
+                worker.restart(wait=False)  # the killed drain comes back from Redis to it, and blocks
+            assert wait_for(lambda: lock_waiters() > 0, timeout=VISIBILITY_TIMEOUT + 10)
+            worker.kill(signal.SIGKILL)
+        assert wait_for(lambda: message_unlocked(poison.pk))
+        poison.refresh_from_db()
+        assert (poison.processing_starts, poison.processed_at) == (start, None)
+    later.refresh_from_db()
+    assert later.processed_at is None  # held up behind the text that kills its workers
+
+    with conversation_locked(poison_thread.pk):  # the text would still kill whatever worker processed it
+        worker.restart()  # the drain comes back once more, and is dead-lettered itself (not run)
+        assert wait_for(
+            lambda: DeadLetter.objects.filter(task_id=task_id).exists(), timeout=VISIBILITY_TIMEOUT + 9
+        )
+        sweep(now=timezone.now() + timedelta(minutes=2))  # a new drain, as the sweeper publishes
+        assert wait_for(lambda: posts_to(fake, later_thread.constituent.phone) == 1)
+        assert lock_waiters() == 0  # the new drain never reached the text's work
+    workers.wait_idle()
+
+    later.refresh_from_db()
+    poison.refresh_from_db()
+    assert later.processed_at is not None
+    assert (poison.processing_starts, poison.processed_at) == (limit + 1, None)
+    letter = DeadLetter.objects.get(task_name=DEAD_LETTER_TASK_NAME)
+    assert (letter.args, letter.deliveries) == ([poison.pk], limit + 1)
+    assert posts_to(fake, poison_thread.constituent.phone) == 0
+    assert sweep(now=timezone.now() + timedelta(minutes=2)).inbound_requeued == 0  # not pending any more
