@@ -14,6 +14,7 @@ from constituents.services import (
     LocationHints,
     consent_from_text,
     consent_set,
+    constituent_for_phone,
     constituent_ref_for_phone,
 )
 from tests import factories
@@ -178,3 +179,21 @@ def test_the_loser_of_a_race_for_a_new_number_gets_the_winners_row_once_it_commi
     assert results["winner"] == ConstituentRef(id=results["winner"].id, created=True)
     assert results["loser"] == ConstituentRef(id=results["winner"].id, created=False)
     assert Constituent.objects.filter(office=office, phone=PHONE).count() == 1
+
+
+@pytest.mark.django_db
+def test_constituent_for_phone_returns_the_offices_constituent_made_once():
+    office = factories.OfficeFactory.create()
+    factories.ConstituentFactory.create(phone=PHONE)  # the same number in another office
+    first = constituent_for_phone(office=office, phone=PHONE, hints=LocationHints(city="Oakland"))
+    again = constituent_for_phone(office=office, phone=PHONE)
+    assert isinstance(first, Constituent)
+    assert (first.office_id, first.phone, first.carrier_city) == (office.pk, PHONE, "Oakland")
+    assert again.pk == first.pk
+
+
+@pytest.mark.django_db
+def test_matching_by_phone_needs_a_phone_and_names_the_way_for_a_caller_without_one():
+    office = factories.OfficeFactory.create()
+    with pytest.raises(ValueError, match=r"needs an E\.164 phone; use constituent_create_anonymous$"):
+        constituent_ref_for_phone(office_id=office.pk, phone="")
