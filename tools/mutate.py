@@ -88,7 +88,11 @@ MODULES: dict[str, Module] = {
     # Longest first, so that two jobs finish together.
     "intake": Module(
         "messages/services/intake.py",
-        ("tests/messages/test_intake_fast_path.py", "tests/messages/twilio/test_sms_webhooks.py"),
+        (
+            "tests/messages/test_intake_fast_path.py",
+            "tests/messages/twilio/test_sms_webhooks.py",
+            "tests/voice/test_caller_consent.py",  # a caller's first text implies consent (intake._receive)
+        ),
     ),
     # bulk.py has some 850 mutants at ~1.5 s each; the five actions share `_lock` and one shape, so the lock,
     # the fingerprint check and close/undo (the one action that is undone) stand for them.
