@@ -185,6 +185,7 @@ def test_the_loser_of_a_race_for_a_new_number_gets_the_winners_row_once_it_commi
 def test_constituent_for_phone_returns_the_offices_constituent_made_once():
     office = factories.OfficeFactory.create()
     factories.ConstituentFactory.create(phone=PHONE)  # the same number in another office
+    factories.ConstituentFactory.create(office=office, phone="+14155550199")  # another of this office
     first = constituent_for_phone(office=office, phone=PHONE, hints=LocationHints(city="Oakland"))
     again = constituent_for_phone(office=office, phone=PHONE)
     assert isinstance(first, Constituent)
