@@ -2,6 +2,7 @@
 #
 #   make run     README command 1: the demo at http://127.0.0.1:8000/ (another port: PORT=8001 make run)
 #   make test    README command 2: lint, types, the migrations check and the test suite
+#   make mutate  mutation checks of the modules the product's promises rest on (not in CI; slow: minutes)
 #
 # Both bootstrap from nothing: a .venv made with Python 3.11, the pinned requirements (re-installed only when
 # requirements*.txt change), then embedded PostgreSQL and Redis under .data/ (civicdesk/devstack.py).
@@ -15,6 +16,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.requirements-installed
+MUTATE_STAMP := $(VENV)/.requirements-mutate-installed
 DEVSTACK := $(PY) -m civicdesk.devstack
 
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k intake -x". See PYTEST_XDIST below.
@@ -31,7 +33,11 @@ PYTHON ?= $(shell for p in python3.11 python3; do \
 # Recipes and the commands they start find the venv's python, celery, pytest and playwright first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help bootstrap browser run test test-steps lint lint-steps pytest pytest-steps fmt status stop clean distclean
+# make mutate: which modules (default all; tools/mutate.py lists them) and how many run at once.
+MODULES ?=
+MUTATE_JOBS ?= 2
+
+.PHONY: help bootstrap browser run test test-steps lint lint-steps pytest pytest-steps mutate fmt status stop clean distclean
 
 help:
 	@echo "civicdesk"
@@ -40,6 +46,7 @@ help:
 	@echo "  make lint       ruff check, ruff format --check, mypy"
 	@echo "  make fmt        ruff --fix and ruff format"
 	@echo "  make pytest     only pytest: make pytest PYTEST_ARGS='tests/offices -k membership'"
+	@echo "  make mutate     mutation checks (MODULES='signatures consent' for some; MUTATE_JOBS=1 for one at a time)"
 	@echo "  make status     what runs from .data/"
 	@echo "  make stop       stop a stray demo and the embedded PostgreSQL and Redis"
 	@echo "  make clean      delete .data/ (refuses while anything runs from it)"
@@ -112,6 +119,20 @@ pytest-steps:
 	@status=0; $(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
+# --- mutation checks (docs/development.md, "Mutation checks") ----------------------------------------
+# Installs requirements-mutate.txt on demand (with the dev pins, so pip checks they fit together), then runs
+# tools/mutate.py inside the dev stack. Each module runs on a copy of the tree under .mutate/.
+
+$(MUTATE_STAMP): requirements-mutate.txt $(STAMP)
+	@echo "Installing requirements-mutate.txt into $(VENV) ..."
+	@$(PY) -m pip install --disable-pip-version-check --no-input --quiet -r requirements-dev.txt -r requirements-mutate.txt
+	@$(PY) -m pip check --disable-pip-version-check >/dev/null || { \
+		$(PY) -m pip check --disable-pip-version-check; exit 1; }
+	@touch $@
+
+mutate: $(MUTATE_STAMP)
+	@$(DEVSTACK) exec -- $(PY) tools/mutate.py --jobs $(MUTATE_JOBS) $(MODULES)
+
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -128,4 +149,4 @@ clean:
 	@if [ -x $(PY) ]; then $(DEVSTACK) clean; else rm -rf .data; fi
 
 distclean: clean
-	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache .mutate mutants

@@ -270,9 +270,10 @@ class Message(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     # Times a worker began that follow-up work one message at a time, counted (and committed) before it ran,
     # so a start whose worker died counts too; past CELERY_TASK_MAX_DELIVERIES the message is dead-lettered
-    # instead of killing every drain that reaches it (messages.services.processing). A plain SmallIntegerField:
-    # a "positive" one adds a CHECK constraint, which PostgreSQL validates by scanning the whole (largest)
-    # table under an exclusive lock; adding a column with a constant default is only a catalog change.
+    # instead of killing every drain that reaches it (messages.services.processing). A plain
+    # SmallIntegerField: a "positive" one adds a CHECK constraint, which PostgreSQL validates by scanning the
+    # whole (largest) table under an exclusive lock; adding a column with a constant default is only a
+    # catalog change.
     processing_starts = models.SmallIntegerField(default=0)
     send_attempts = models.PositiveSmallIntegerField(default=0)
     # The body's full-text document, computed and stored by PostgreSQL on write, for the inbox search:

@@ -196,47 +196,60 @@ def _reject(request: HttpRequest, reason: str) -> HttpResponseForbidden:
 def twilio_webhook(*, routed_by: str | None) -> Callable[[View[P]], View[P]]:
     """Decorator for Twilio webhook views: POST only (405), valid signature or 403, CSRF-exempt.
 
-    403 is returned for a bad or missing signature whatever ``DEBUG`` says: a webhook that accepts
-    unsigned requests in development gets deployed that way sooner or later.
-    Tokens tried: ``settings.TWILIO_AUTH_TOKEN``, then the subaccount token for the posted
-    ``AccountSid`` (looked up only if the first does not match, to spare a query). A request signed with a
-    subaccount's token is also refused (403, nothing stored) if it reaches into another office: by the
-    number in ``routed_by`` (the parameter the service routes by, e.g. ``To``), or by a SID.
+    ``webhook_refusal`` decides; see it for the rules.
     """
 
     def decorate(view: View[P]) -> View[P]:
         @wraps(view)
         def wrapped(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
-            if request.method != "POST":
-                return HttpResponseNotAllowed(["POST"])
-            parse_form_body(request)
-            if not request.headers.get(SIGNATURE_HEADER):
-                return _reject(request, "missing signature header")
-            main_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "")
-            if main_token and is_valid_twilio_request(request, [main_token]):
-                return view(request, *args, **kwargs)
-            sub = _subaccount(request.POST.get("AccountSid", ""))
-            sub_token = sub.auth_token if sub is not None else ""
-            if (
-                sub is not None
-                and sub_token
-                and sub_token != main_token
-                and is_valid_twilio_request(request, [sub_token])
-            ):
-                trespass = _other_office_named(request, sub.office_id, routed_by)
-                if trespass is not None:
-                    return _reject(
-                        request, f"signed with office {sub.office_id}'s subaccount, but {trespass}"
-                    )
-                setattr(request, _SIGNED_FOR, sub.office_id)
-                return view(request, *args, **kwargs)
-            if not main_token and not sub_token:
-                return _reject(request, "no Auth Token configured for this account")
-            return _reject(request, "signature does not match")
+            refusal = webhook_refusal(request, routed_by=routed_by)
+            if refusal is not None:
+                return refusal
+            return view(request, *args, **kwargs)
 
         return csrf_exempt(wrapped)
 
     return decorate
+
+
+def webhook_refusal(request: HttpRequest, *, routed_by: str | None) -> HttpResponseBase | None:
+    """None if a Twilio webhook view may run on ``request``; else the answer to send instead (405 or 403).
+
+    405 unless the request is a POST. 403 for a bad or missing signature whatever ``DEBUG`` says: a webhook
+    that accepts unsigned requests in development gets deployed that way sooner or later.
+    Tokens tried: ``settings.TWILIO_AUTH_TOKEN``, then the subaccount token for the posted
+    ``AccountSid`` (looked up only if the first does not match, to spare a query). A request signed with a
+    subaccount's token is also refused (403, nothing stored) if it reaches into another office: by the
+    number in ``routed_by`` (the parameter the service routes by, e.g. ``To``), or by a SID. A request
+    signed with a subaccount's token is marked with its office (``signed_for_office_id``).
+
+    A plain function rather than the body of the decorator's closure, so the whole check is one unit that
+    tests (and mutation testing, which mutates only module-level functions) reach directly.
+    """
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    parse_form_body(request)
+    if not request.headers.get(SIGNATURE_HEADER):
+        return _reject(request, "missing signature header")
+    main_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "")
+    if main_token and is_valid_twilio_request(request, [main_token]):
+        return None
+    sub = _subaccount(request.POST.get("AccountSid", ""))
+    sub_token = sub.auth_token if sub is not None else ""
+    if (
+        sub is not None
+        and sub_token
+        and sub_token != main_token
+        and is_valid_twilio_request(request, [sub_token])
+    ):
+        trespass = _other_office_named(request, sub.office_id, routed_by)
+        if trespass is not None:
+            return _reject(request, f"signed with office {sub.office_id}'s subaccount, but {trespass}")
+        setattr(request, _SIGNED_FOR, sub.office_id)
+        return None
+    if not main_token and not sub_token:
+        return _reject(request, "no Auth Token configured for this account")
+    return _reject(request, "signature does not match")
 
 
 # Most webhooks are routed by the office number Twilio was called on: an inbound text or call, and every

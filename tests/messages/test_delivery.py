@@ -136,6 +136,33 @@ def test_give_up_fails_the_message_with_the_cause_and_no_promise_of_a_retry(
     )
 
 
+def test_delivering_a_message_claims_that_message_and_no_other_queued_one(
+    conversation: Any, staff_user: Any, locmem_outbox: list[Any]
+) -> None:
+    first = _reply(conversation, staff_user, body="First reply.")
+    second = _reply(conversation, staff_user, body="Second reply.")
+    assert delivery.message_deliver(message_id=second.pk).sent
+    assert [m.body for m in locmem_outbox] == ["Second reply."]
+    assert Message.objects.get(pk=first.pk).status == MessageStatus.QUEUED
+
+
+def test_giving_up_fails_only_that_message_and_only_while_it_is_still_queued(
+    conversation: Any, staff_user: Any, locmem_outbox: list[Any]
+) -> None:
+    sent = _reply(conversation, staff_user, body="Sent before the give-up.")
+    delivery.message_deliver(message_id=sent.pk)
+    other = _reply(conversation, staff_user, body="Still queued.")
+    given_up = _reply(conversation, staff_user, body="Given up.")
+    delivery.delivery_give_up(message_id=given_up.pk, reason="HTTP 503")
+    delivery.delivery_give_up(message_id=sent.pk, reason="HTTP 503")  # a late give-up for a sent one
+    statuses = dict(Message.objects.filter(direction="outbound").values_list("pk", "status"))
+    assert statuses == {
+        sent.pk: MessageStatus.SENDING,
+        other.pk: MessageStatus.QUEUED,
+        given_up.pk: MessageStatus.FAILED,
+    }
+
+
 def test_permanent_21610_fails_and_opts_out(conversation: Any, staff_user: Any) -> None:
     message = _reply(conversation, staff_user)
     LocmemBackend.fail_next(PermanentSendError("The recipient has opted out.", code=21610, http_status=400))

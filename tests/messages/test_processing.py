@@ -8,7 +8,7 @@ import pytest
 
 from constituents.models import SmsConsent
 from messages.models import Message
-from messages.services.processing import inbound_process
+from messages.services.processing import inbound_process, inbound_process_pending
 from offices.models import NumberType
 from tests import factories
 from tests.messages.twilio.webhook import SMS_PATH, fixture
@@ -137,3 +137,20 @@ def test_processing_twice_is_a_no_op(office_with_texts: Any, post_signed: Any) -
     message = _receive(post_signed, "sms_received__basic")
     assert inbound_process(message_id=message.pk) is False
     assert len(_outbound()) == 1
+
+
+def test_the_drain_honours_an_advanced_opt_out_whose_keyword_is_not_one_of_ours(
+    phone_number: Any, post_signed: Any
+) -> None:
+    """Advanced Opt-Out lets an account add its own keywords: Twilio says OptOutType=STOP for a body that is
+    none of ours. The drain's batch read, which marks plain texts done without processing them one by one,
+    must still send this one through processing."""
+    office = phone_number.office
+    office.sms_auto_ack_text = ""  # nothing else about this text needs processing
+    office.save()
+    params = fixture("sms_received__advanced_opt_out_stop", Body="ARRET")
+    assert post_signed(SMS_PATH, params).status_code == 200
+    message = Message.objects.get(direction="inbound")
+    assert inbound_process_pending() == (message.pk, 1)
+    message.conversation.constituent.refresh_from_db()
+    assert message.conversation.constituent.sms_consent == SmsConsent.OPTED_OUT

@@ -6,6 +6,7 @@ import types
 from urllib.parse import urlencode
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.test import RequestFactory, override_settings
 from twilio.request_validator import RequestValidator
@@ -18,6 +19,7 @@ from messages.twilio.signatures import (
     sign,
     signed_for_office_id,
     twilio_signature_required,
+    twilio_webhook,
 )
 from offices.selectors import TwilioSubaccount
 
@@ -312,3 +314,106 @@ def test_the_deployment_token_signs_for_every_office(rf, no_subaccounts):
     request = signed_post(rf, "/hook/", [("Body", "hello")])
     assert echo_view(request).status_code == 200
     assert signed_for_office_id(request) is None
+
+
+# --- what the check refuses, and what it says -------------------------------------------------------
+
+
+def rejection_logged(caplog: pytest.LogCaptureFixture) -> str:
+    [record] = [r for r in caplog.records if r.name == "messages.twilio.signatures"]
+    return record.getMessage()
+
+
+@override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN)
+def test_a_known_subaccount_with_a_signature_from_no_token_is_403_and_not_marked(rf, monkeypatch):
+    monkeypatch.setattr(
+        signatures, "_subaccount", lambda sid: TwilioSubaccount(auth_token=SUB_TOKEN, office_id=7)
+    )
+    request = signed_post(rf, "/hook/", [("AccountSid", SUB_ACCOUNT), ("Body", "x")], token="forged")
+    assert echo_view(request).status_code == 403
+    assert signed_for_office_id(request) is None
+
+
+@override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN)
+def test_a_bad_signature_without_an_account_sid_is_403_through_the_real_subaccount_lookup(rf):
+    response = echo_view(signed_post(rf, "/hook/", [("Body", "x")], token="forged"))
+    assert response.status_code == 403
+
+
+@override_settings(PUBLIC_BASE_URL=PUBLIC)
+def test_a_multipart_form_validates_but_not_with_an_uploaded_file_the_signature_cannot_cover(rf):
+    url = PUBLIC + "/hook/"
+    headers = {SIGNATURE_HEADER: sign(url, [("Body", "hi")], TOKEN)}
+    plain = rf.post("/hook/", data={"Body": "hi"}, headers=headers)
+    assert plain.content_type == "multipart/form-data"
+    assert is_valid_twilio_request(plain, [TOKEN])
+    upload = SimpleUploadedFile("evil.txt", b"not signed")
+    with_file = rf.post("/hook/", data={"Body": "hi", "file": upload}, headers=headers)
+    assert with_file.POST.dict() == {"Body": "hi"}  # the signed fields are all there ...
+    assert not is_valid_twilio_request(with_file, [TOKEN])  # ... but the file is not signed
+
+
+@pytest.mark.parametrize(
+    ("auth_token", "signature", "reason"),
+    [
+        (TOKEN, "", "missing signature header"),
+        (TOKEN, "bm9wZQ==", "signature does not match"),
+        ("", "bm9wZQ==", "no Auth Token configured for this account"),
+    ],
+)
+def test_a_refusal_is_logged_with_path_reason_account_and_address_and_answered_plainly(
+    rf, no_subaccounts, caplog, auth_token, signature, reason
+):
+    pairs = [("AccountSid", SUB_ACCOUNT), ("Body", "x")]
+    request = rf.post("/hook/", data=urlencode(pairs), content_type=FORM)
+    if signature:
+        request = signed_post(rf, "/hook/", pairs, signature=signature)
+    with (
+        override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN=auth_token),
+        caplog.at_level(logging.WARNING, logger="messages.twilio.signatures"),
+    ):
+        response = echo_view(request)
+    assert isinstance(response, HttpResponse)
+    assert response.status_code == 403
+    assert response.content == b"Invalid Twilio signature"
+    assert rejection_logged(caplog) == (
+        f"Rejected Twilio webhook '/hook/': {reason} (AccountSid={SUB_ACCOUNT}, remote_addr=127.0.0.1)"
+    )
+
+
+@override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN)
+def test_a_refusal_without_an_account_sid_logs_it_as_missing(rf, no_subaccounts, caplog):
+    request = signed_post(rf, "/hook/", [("Body", "x")], signature="bm9wZQ==")
+    with caplog.at_level(logging.WARNING, logger="messages.twilio.signatures"):
+        assert echo_view(request).status_code == 403
+    assert rejection_logged(caplog).endswith("(AccountSid=(missing or malformed), remote_addr=127.0.0.1)")
+
+
+def test_with_no_auth_token_setting_at_all_every_request_is_refused_as_unconfigured(
+    rf, no_subaccounts, caplog, settings
+):
+    settings.PUBLIC_BASE_URL = PUBLIC
+    del settings.TWILIO_AUTH_TOKEN
+    request = signed_post(rf, "/hook/", [("Body", "x")], token="")
+    with caplog.at_level(logging.WARNING, logger="messages.twilio.signatures"):
+        assert echo_view(request).status_code == 403
+    assert ": no Auth Token configured for this account (" in rejection_logged(caplog)
+
+
+def test_with_no_public_base_url_setting_at_all_the_url_is_djangos_own(rf, settings):
+    del settings.PUBLIC_BASE_URL
+    request = rf.post("/webhooks/twilio/sms/?a=1")
+    assert request_public_url(request) == "http://testserver/webhooks/twilio/sms/?a=1"
+
+
+@override_settings(PUBLIC_BASE_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN)
+def test_a_view_decorated_at_run_time_is_csrf_exempt_and_runs_only_when_signed(rf, no_subaccounts):
+    def view(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ran")
+
+    guarded = twilio_webhook(routed_by="To")(view)
+    assert getattr(guarded, "csrf_exempt", False) is True
+    ran = guarded(signed_post(rf, "/hook/", [("Body", "x")]))
+    assert isinstance(ran, HttpResponse)
+    assert ran.content == b"ran"
+    assert guarded(signed_post(rf, "/hook/", [("Body", "x")], token="forged")).status_code == 403

@@ -9,6 +9,7 @@ office.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -186,6 +187,35 @@ def test_a_call_callback_naming_another_offices_call_is_403(alpha_sub, beta, pos
     beta_call.refresh_from_db()
     assert beta_call.details == {"call_status": "in-progress"}
     assert Message.objects.count() == 1
+
+
+def test_a_staff_leg_naming_another_offices_call_only_in_its_query_string_is_403_and_logged_so(
+    alpha_sub, beta, post_signed, caplog
+) -> None:
+    beta_call = factories.MessageFactory.create(
+        conversation=factories.ConversationFactory.create(
+            constituent=factories.ConstituentFactory.create(office=beta, phone="+14155550123")
+        ),
+        channel="call",
+        provider_sid="CA" + "f" * 32,
+        status=MessageStatus.RECEIVED,
+        details={"call_status": "in-progress"},
+    )
+    # Nothing in the form names Beta: its call is named only by the callback URL's `call` parameter.
+    staff = _as_alpha("voice_staff_answered__basic", ParentCallSid="CA" + "e" * 32, CallSid="CA" + "d" * 32)
+    with caplog.at_level(logging.WARNING, logger="messages.twilio.signatures"):
+        response = post_signed(
+            f"{STAFF_ANSWERED_PATH}?call={beta_call.provider_sid}", staff, token=ALPHA_TOKEN
+        )
+    assert response.status_code == 403
+    beta_call.refresh_from_db()
+    assert beta_call.details == {"call_status": "in-progress"}
+    [record] = [r for r in caplog.records if r.name == "messages.twilio.signatures"]
+    reason = (
+        f"signed with office {alpha_sub.office_id}'s subaccount, "
+        "but it names another office's message or call"
+    )
+    assert f": {reason} (" in record.getMessage()
 
 
 def test_the_sweep_is_not_held_up_by_a_callback_parked_for_another_office(
