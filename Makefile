@@ -22,8 +22,9 @@ DEVSTACK := $(PY) -m civicdesk.devstack
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-k intake -x". See PYTEST_XDIST below.
 PYTEST_ARGS ?=
 # pytest-xdist workers. The suite runs in parallel on the 2 cores we have (docs/development.md has the
-# measurements); PYTEST_XDIST= (empty) runs it in one process, which is easier to debug.
-PYTEST_XDIST ?= -n auto
+# measurements); PYTEST_XDIST= (empty) runs it in one process, which is easier to debug. --dist loadscope
+# keeps each module in one process, so a module's shared Celery workers start once, not once per process.
+PYTEST_XDIST ?= -n auto --dist loadscope
 
 # The interpreter a new .venv is made from: python3.11, else python3 if that is 3.11. Override: PYTHON=...
 PYTHON ?= $(shell for p in python3.11 python3; do \

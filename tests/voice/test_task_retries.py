@@ -27,7 +27,9 @@ from voice.services.voicemail import Audio
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BASE_SECONDS = 0.01
-MEASURE_TOLERANCE_SECONDS = 0.003  # a countdown is read from the ETA header as the retry is published
+# A countdown is read from the ETA header as the retry is published: less than the true one by up to tens of
+# milliseconds on a loaded machine (see tests/messages/test_task_retries.py).
+MEASURE_TOLERANCE_SECONDS = 0.03
 AUDIO = b"ID3\x03voicemail-mp3"
 NOT_READY = Scripted.twilio_error(404, 20404, "The requested resource was not found")
 
