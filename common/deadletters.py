@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from common.queueing import _redis_client
+from common.queueing import cache_redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def delivery_count(*, task_id: str, retries: int, now: datetime) -> Delivery | N
     (``CELERY_TASK_DELIVERY_COUNT_SECONDS``) is renewed at every start; it must outlast the broker's
     ``visibility_timeout``, after which a message whose whole worker died comes back.
     """
-    client = _redis_client()
+    client = cache_redis_client()
     if client is None:  # the default cache is not Redis: there is nowhere shared to count
         logger.warning("task deliveries are not counted: the default cache is not Redis")
         return None
@@ -88,7 +88,7 @@ def delivery_count(*, task_id: str, retries: int, now: datetime) -> Delivery | N
 
 def worker_lost_note(*, task_id: str, retries: int, error: str) -> None:
     """Remember how this message's worker was lost, for its dead letter. Never raises."""
-    client = _redis_client()
+    client = cache_redis_client()
     if client is None:
         return
     key = cache.make_key(deliveries_key(task_id=task_id, retries=retries))

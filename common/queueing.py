@@ -92,7 +92,7 @@ def nudge_clear(key: str) -> None:
     """Forget a pending nudge (a drain is starting, or its publish failed). Never raises."""
     _seen_set.pop(key, None)
     try:
-        client = _redis_client()
+        client = cache_redis_client()
         if client is None:
             cache.delete(key)
         else:
@@ -107,13 +107,13 @@ def _key_set(key: str, seconds: int) -> bool:
     Straight through one redis-py client per process: Django's cache builds a new client object for every
     operation, which cost a webhook more CPU (~0.3 ms) than the round trip itself.
     """
-    client = _redis_client()
+    client = cache_redis_client()
     if client is None:  # the default cache is not Redis (e.g. a small deployment)
         return bool(cache.add(key, 1, timeout=seconds))
     return bool(client.set(cache.make_key(key), b"1", nx=True, ex=seconds))
 
 
-def _redis_client() -> redis.Redis | None:
+def cache_redis_client() -> redis.Redis | None:
     """The client for the default cache's Redis as the settings name it now (one per location and timeouts,
     so a changed ``CACHES`` is followed, as Django's own cache handler follows it)."""
     config = settings.CACHES["default"]

@@ -1,7 +1,8 @@
 from django.contrib import admin
 
+from common.admin import RecordAdmin
 from constituents.models import ConsentEvent, Constituent
-from offices.admin import OfficeScopedAdmin, RecordAdmin
+from offices.admin import OfficeScopedAdmin
 
 
 @admin.register(Constituent)

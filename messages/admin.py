@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from common.admin import RecordAdmin
 from messages.models import (
     BulkAction,
     CannedResponse,
@@ -30,7 +31,7 @@ from messages.services.corrections import (
     message_redact,
     redaction_refusal,
 )
-from offices.admin import OfficeScopedAdmin, RecordAdmin
+from offices.admin import OfficeScopedAdmin
 
 
 @admin.register(Tag)

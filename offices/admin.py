@@ -46,20 +46,6 @@ def admin_office_ids(request: HttpRequest) -> list[int]:
     )
 
 
-class RecordAdmin(admin.ModelAdmin[Any]):  # any model
-    """A record of what happened (a message as received or sent, a consent change, a thread event): shown,
-    never added, edited or deleted in the admin, by anyone. What the inbox shows must be what was said."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class OfficeScopedAdmin(admin.ModelAdmin[Any]):  # any office-owned model
     """Limits list, change and choice fields to the user's offices. ``office_path`` names the office field."""
 

@@ -14,7 +14,9 @@ from common.caching import cache_outage_forget
 from messages.twilio import backends
 from messages.twilio.signatures import sign
 from tests import factories
+from tests.fakes.fake_twilio import FakeTwilio
 from tests.redis_cache import PrivateCache, private_cache_settings
+from tests.task_ledger import TaskLedger, fresh_ledger, running_worker
 
 
 @pytest.fixture
@@ -101,3 +103,26 @@ def post_signed(client: Client) -> PostSigned:
         )
 
     return post
+
+
+@pytest.fixture
+def twilio_api(settings: Any) -> Iterator[FakeTwilio]:
+    """A local fake of Twilio's HTTP API, with the real twilio SDK pointed at it (short timeouts)."""
+    with FakeTwilio(accounts={settings.TWILIO_ACCOUNT_SID: settings.TWILIO_AUTH_TOKEN}) as server:
+        settings.TWILIO_API_BASE_URL = server.base_url
+        settings.TWILIO_HTTP_TIMEOUT = (1.0, 1.0)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def inprocess_worker() -> Iterator[None]:
+    """One real Celery worker (in-process, solo pool) on the tests' queue, shared by a module's tests."""
+    with running_worker():
+        yield
+
+
+@pytest.fixture
+def ledger(inprocess_worker: None) -> Iterator[TaskLedger]:
+    """What the module's worker publishes and runs during this test (tests/task_ledger.py)."""
+    with fresh_ledger() as recorded:
+        yield recorded

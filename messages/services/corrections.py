@@ -1,6 +1,6 @@
 """Corrections to what a message says, made after the fact: never silent, never lost.
 
-A message is a record of what was said, and the admin cannot edit it (``offices.admin.RecordAdmin``). When
+A message is a record of what was said, and the admin cannot edit it (``common.admin.RecordAdmin``). When
 its text must go (a constituent sent a social security number, say), ``message_redact`` replaces the body
 and records who did it, when and why, in one transaction:
 

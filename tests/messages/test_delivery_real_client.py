@@ -3,11 +3,9 @@ injects 201, 400/21610, 429, 500 and timeouts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 
 from constituents.models import SmsConsent
 from messages.models import Message, MessageStatus
@@ -21,14 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(settings: Any) -> Iterator[FakeTwilio]:
-    with FakeTwilio(
-        accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}
-    ) as server:
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.SMS_BACKEND = "twilio"
-        settings.TWILIO_HTTP_TIMEOUT = (1.0, 1.0)
-        yield server
+def fake(twilio_api: FakeTwilio, settings: Any) -> FakeTwilio:
+    settings.SMS_BACKEND = "twilio"
+    return twilio_api
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ DOWNLOAD_RETRY_BASE_SECONDS); the schedule itself is the production one.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 
 from common.queueing import enqueue
 from messages import tasks
@@ -22,7 +20,7 @@ from messages.services.replies import reply_send
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_CDN, ROUTE_CREATE_MESSAGE, ROUTE_MEDIA, FakeTwilio, Scripted
 from tests.messages.twilio.webhook import SMS_PATH, fixture
-from tests.task_ledger import TaskLedger, fresh_ledger, running_worker
+from tests.task_ledger import TaskLedger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,29 +33,12 @@ RATE_LIMITED = Scripted.twilio_error(429, 20429, "Too Many Requests")
 UNAVAILABLE = Scripted.server_error(503)
 
 
-@pytest.fixture(scope="module")
-def worker() -> Iterator[None]:
-    with running_worker():
-        yield
-
-
 @pytest.fixture
-def ledger(worker: None) -> Iterator[TaskLedger]:
-    with fresh_ledger() as recorded:
-        yield recorded
-
-
-@pytest.fixture
-def fake(settings: Any) -> Iterator[FakeTwilio]:
-    with FakeTwilio(
-        accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}
-    ) as server:
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.SMS_BACKEND = "twilio"
-        settings.TWILIO_HTTP_TIMEOUT = (1.0, 1.0)
-        settings.DELIVERY_RETRY_BACKOFF_BASE_SECONDS = BASE_SECONDS
-        settings.DOWNLOAD_RETRY_BASE_SECONDS = BASE_SECONDS
-        yield server
+def fake(twilio_api: FakeTwilio, settings: Any) -> FakeTwilio:
+    settings.SMS_BACKEND = "twilio"
+    settings.DELIVERY_RETRY_BACKOFF_BASE_SECONDS = BASE_SECONDS
+    settings.DOWNLOAD_RETRY_BASE_SECONDS = BASE_SECONDS
+    return twilio_api
 
 
 def _reply(phone_number: Any, staff_user: Any) -> Message:

@@ -7,17 +7,15 @@ runs and which publishes ``voice.tasks.voicemail_audio_download``. DOWNLOAD_RETR
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client
 
 from messages.models import Channel, MediaStatus, Message
 from tests import factories
 from tests.fakes.fake_twilio import ROUTE_RECORDING, FakeTwilio, Scripted
-from tests.task_ledger import TaskLedger, fresh_ledger, running_worker
+from tests.task_ledger import TaskLedger
 from tests.voice.conftest import Hotline
 from tests.voice.helpers import RECORDING_SID
 from voice import tasks
@@ -34,31 +32,12 @@ AUDIO = b"ID3\x03voicemail-mp3"
 NOT_READY = Scripted.twilio_error(404, 20404, "The requested resource was not found")
 
 
-@pytest.fixture(scope="module")
-def worker() -> Iterator[None]:
-    with running_worker():
-        yield
-
-
 @pytest.fixture
-def ledger(worker: None) -> Iterator[TaskLedger]:
-    with fresh_ledger() as recorded:
-        yield recorded
-
-
-@pytest.fixture
-def fake(settings: Any) -> Iterator[FakeTwilio]:
-    with FakeTwilio(
-        accounts={django_settings.TWILIO_ACCOUNT_SID: django_settings.TWILIO_AUTH_TOKEN}
-    ) as server:
-        settings.TWILIO_API_BASE_URL = server.base_url
-        settings.VOICE_BACKEND = "twilio"
-        settings.TWILIO_HTTP_TIMEOUT = (1.0, 1.0)
-        settings.DOWNLOAD_RETRY_BASE_SECONDS = BASE_SECONDS
-        server.add_recording(
-            AUDIO, recording_sid=RECORDING_SID, account_sid=django_settings.TWILIO_ACCOUNT_SID
-        )
-        yield server
+def fake(twilio_api: FakeTwilio, settings: Any) -> FakeTwilio:
+    settings.VOICE_BACKEND = "twilio"
+    settings.DOWNLOAD_RETRY_BASE_SECONDS = BASE_SECONDS
+    twilio_api.add_recording(AUDIO, recording_sid=RECORDING_SID, account_sid=settings.TWILIO_ACCOUNT_SID)
+    return twilio_api
 
 
 def _leave_voicemail(post_voice: Any) -> None:
