@@ -117,7 +117,8 @@ def _pending() -> QuerySet[Message]:
 
 def _start_counted(pk: int) -> bool:
     """Count one start of this message's processing, committed before the work begins; False if it must not
-    run: processed meanwhile, or started more than ``CELERY_TASK_MAX_DELIVERIES`` times (dead-lettered now).
+    run: processed meanwhile, being processed by another drain, or started more than
+    ``CELERY_TASK_MAX_DELIVERIES`` times (dead-lettered now).
 
     A message whose processing kills its worker process (memory, a crash) would otherwise kill every drain
     that reaches it, and a drain reads from the oldest pending message, so every text after it would wait
@@ -128,9 +129,12 @@ def _start_counted(pk: int) -> bool:
     """
     table, starts = Message._meta.db_table, Message._meta.get_field("processing_starts").column
     with connection.cursor() as cursor:
+        # SKIP LOCKED: a text another drain is processing right now (it holds the row) is neither counted
+        # again nor processed here, so overlapping drains do not inflate the count towards a dead letter.
         cursor.execute(
-            f'UPDATE "{table}" SET "{starts}" = "{starts}" + 1 '  # noqa: S608 - names from the model's metadata
-            f'WHERE "id" = %s AND "processed_at" IS NULL RETURNING "{starts}", "created_at"',
+            f'UPDATE "{table}" SET "{starts}" = "{starts}" + 1 WHERE "id" = ('  # noqa: S608 - the model's names
+            f'SELECT "id" FROM "{table}" WHERE "id" = %s AND "processed_at" IS NULL FOR UPDATE SKIP LOCKED) '
+            f'RETURNING "{starts}", "created_at"',
             [pk],
         )
         row = cursor.fetchone()

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,18 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from civicdesk.celery import app as celery_app
 from common.deadletters import DeadLetteringTask
 from common.models import DeadLetter
+from messages.models import Channel, Direction, Message, MessageStatus
+from messages.services.sweeper import sweep
 from tests import factories
 from tests.common import poison_tasks
 from tests.faults import TcpProxy
+from voice.services import voice_sweep
+from voice.services.voicemail import Audio
 
 MAX = 3
 
@@ -191,8 +197,6 @@ CHANGELIST = "/admin/common/deadletter/"
 
 @pytest.fixture
 def letter(db: None) -> DeadLetter:
-    from django.utils import timezone
-
     now = timezone.now()
     return DeadLetter.objects.create(
         task_name="messages.tasks.message_process",
@@ -248,12 +252,6 @@ def test_office_staff_is_sent_to_the_login_for_dead_letters(letter: DeadLetter) 
 # --- The sweeper does not start again, at every sweep, what was just dead-lettered --------------------------
 @pytest.mark.django_db
 def test_sweeper_does_not_requeue_a_send_dead_lettered_within_the_count_window() -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from messages.models import Direction, Message, MessageStatus
-    from messages.services.sweeper import sweep
 
     celery_app.control.purge()
     long_ago = timezone.now() - timedelta(hours=1)
@@ -287,13 +285,6 @@ def test_sweeper_does_not_requeue_a_send_dead_lettered_within_the_count_window()
 
 @pytest.mark.django_db
 def test_voice_sweeper_does_not_requeue_a_voicemail_download_dead_lettered_within_the_count_window() -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from messages.models import Channel, Message
-    from voice.services import voice_sweep
-    from voice.services.voicemail import Audio
 
     celery_app.control.purge()
     now = timezone.now()

@@ -8,18 +8,19 @@ dies under it counts the same way, because each start is counted before the work
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from common.models import DeadLetter
 from messages.models import Direction, Message
 from messages.services.inbound_queue import inbound_drain
-from messages.services.processing import DEAD_LETTER_TASK_NAME
+from messages.services.processing import DEAD_LETTER_TASK_NAME, inbound_process_pending
 from messages.services.sweeper import sweep
 from tests import factories
 
@@ -113,3 +114,29 @@ def test_a_text_processed_at_its_first_start_counts_one_start(office: Any) -> No
     assert one.processed_at is not None
     assert one.processing_starts == 1
     assert acks_to(one.from_number) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_text_another_drain_is_processing_is_neither_counted_nor_processed_again(office: Any) -> None:
+    one = text(office, "+12025550114", "Hello")
+    held, release = threading.Event(), threading.Event()
+
+    def other_drain() -> None:  # holds the row as inbound_process does, in its own connection
+        try:
+            with transaction.atomic():
+                Message.objects.select_for_update().get(pk=one.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_drain)
+    holder.start()
+    try:
+        assert held.wait(5)
+        assert inbound_process_pending(after=0, limit=10) == (one.pk, 0)
+    finally:
+        release.set()
+        holder.join()
+    one.refresh_from_db()
+    assert (one.processing_starts, one.processed_at) == (0, None)
