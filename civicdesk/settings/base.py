@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "constituents",
     "messages.apps.MessagesConfig",
     "voice",
+    "correspondence",
     "demo",
 ]
 
