@@ -23,5 +23,6 @@ urlpatterns = [
     path("o/<slug:office_slug>/", include("messages.urls")),
     path("o/<slug:office_slug>/voice/", include("voice.urls")),
     path("o/<slug:office_slug>/", include("demo.urls")),
+    path("o/<slug:office_slug>/", include("correspondence.urls")),
     path("api/v1/offices/<slug:office_slug>/", include("messages.api.urls")),
 ]

@@ -237,6 +237,11 @@ STATUS_RANK: dict[str, int] = {
 FAILED_STATUSES = frozenset({MessageStatus.UNDELIVERED, MessageStatus.FAILED, MessageStatus.CANCELED})
 
 
+# ``Message.details[PACED_BY_KEY]`` names what sends a queued message at its own pace (a bulk reply, within
+# its number's rate and its recipient's waking hours): the sweeper leaves such a message to it.
+PACED_BY_KEY = "paced_by"
+
+
 class Message(models.Model):
     office = models.ForeignKey(Office, on_delete=models.CASCADE, related_name="+")
     # Indexed by message_thread_order, which leads with it.

@@ -347,3 +347,23 @@ CELERY_BEAT_SCHEDULE["snoozed-conversations-wake"] = {
 }
 # How often open inbox and conversation pages poll for changes (messages.views.inbox.poll_seconds).
 INBOX_POLL_SECONDS = env_int("INBOX_POLL_SECONDS", 15)
+
+# --- Bulk replies (docs/configuration.md, "Bulk replies") ---------------------------------------------------
+# Segments per second through a number that uses a Twilio Messaging Service (unless the number sets its own).
+BULK_MESSAGING_SERVICE_SEGMENTS_PER_SECOND = env_float("BULK_MESSAGING_SERVICE_SEGMENTS_PER_SECOND", 1.0)
+# The cost estimate's price of one SMS segment, unless an office sets its own (US long code, 2026 list price).
+BULK_SEGMENT_PRICE_USD = env_float("BULK_SEGMENT_PRICE_USD", 0.0083)
+# Most conversations one bulk reply may name by id; larger audiences are a filter or a tag.
+BULK_REPLY_MAX_SELECTED = env_int("BULK_REPLY_MAX_SELECTED", 10000)
+# Senders per bulk reply: 1 + rate * this (a Twilio request's seconds), at most BULK_SEND_MAX_SLOTS.
+BULK_SEND_SECONDS_PER_REQUEST = env_float("BULK_SEND_SECONDS_PER_REQUEST", 0.25)
+BULK_SEND_MAX_SLOTS = env_int("BULK_SEND_MAX_SLOTS", 8)
+# Tries of one recipient's text on 429s and 5xx before it fails with the last error (then the next goes on).
+BULK_SEND_MAX_RETRIES = env_int("BULK_SEND_MAX_RETRIES", 6)
+# How often scheduled bulk replies start and stalled senders are restarted (Celery beat).
+BULK_TICK_SECONDS = env_int("BULK_TICK_SECONDS", 5)
+CELERY_BEAT_SCHEDULE["bulk-replies-tick"] = {
+    "task": "correspondence.tasks.bulk_replies_tick",
+    "schedule": float(BULK_TICK_SECONDS),
+    "options": {"expires": float(BULK_TICK_SECONDS)},
+}

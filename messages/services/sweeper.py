@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from common.deadletters import dead_lettered_ids
 from common.queueing import enqueue
-from messages.models import Direction, Media, MediaStatus, Message, MessageStatus
+from messages.models import PACED_BY_KEY, Direction, Media, MediaStatus, Message, MessageStatus
 from messages.services.delivery import parked_callbacks_apply, stale_sends_mark_unknown
 
 BATCH = 1000
@@ -51,10 +51,13 @@ def sweep(*, now: datetime | None = None, stale_after: timedelta | None = None) 
     if inbound:
         enqueue(tasks.inbound_drain)
 
+    # A paced message (a bulk reply's) is sent by its pacer, within its number's rate and the recipient's
+    # waking hours; the sweeper must not send it around them.
     outbound = list(
         Message.objects.filter(
             direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, status_updated_at__lte=cutoff
         )
+        .exclude(details__has_key=PACED_BY_KEY)
         .order_by("created_at")
         .values_list("pk", flat=True)[:BATCH]
     )

@@ -34,6 +34,7 @@ from messages.selectors.inbox import (
 from messages.selectors.rail import RailCounts, rail_counts
 from messages.selectors.search import SearchSnippets, search_snippets
 from messages.selectors.threads import media_get
+from messages.timeline import inbox_bulk_actions
 from messages.views.bulk import undo_offer
 from messages.views.rows import inbox_rows
 from offices.tenancy import OfficeRequest, office_view
@@ -206,6 +207,10 @@ def _context(request: OfficeRequest, state: InboxState) -> dict[str, Any]:
         "unsearchable_query": state.filterset.unsearchable_query,
         "undo": undo_offer(request) if request.membership.can_write else None,
         "poll_seconds": poll_seconds(),
+        "extra_bulk_actions": [
+            (label, reverse(url_name, kwargs={"office_slug": office.slug}), element_id)
+            for label, url_name, element_id in inbox_bulk_actions()
+        ],
     }
 
 

@@ -6,7 +6,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 E164_VALIDATOR = RegexValidator(
@@ -82,6 +82,11 @@ class Membership(models.Model):
         help_text="The phone this member answers forwarded calls on, in E.164 form, e.g. +12025550123. "
         "A call answered on it shows in the inbox as answered by them.",
     )
+    can_approve_letters = models.BooleanField(
+        default=False,
+        help_text="May approve form letters for bulk replies (admins always may), e.g. the legislative "
+        "director.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,6 +127,11 @@ class Membership(models.Model):
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    @property
+    def may_approve_letters(self) -> bool:
+        """Admins, and staff given the right; an official never (they only read)."""
+        return self.role == Role.ADMIN or (self.role == Role.STAFF and self.can_approve_letters)
+
 
 class TwilioAccount(models.Model):
     """A Twilio (sub)account an office sends from. Absent, the deployment's own account is used."""
@@ -154,6 +164,14 @@ class OfficePhoneNumber(models.Model):
     )
     twilio_account = models.ForeignKey(
         TwilioAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="phone_numbers"
+    )
+    send_rate = models.FloatField(
+        "bulk send rate (segments per second)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text="Blank: by the number's type (long code 1, toll-free 3, short code 100). Set it to what "
+        "the carrier registration allows, e.g. a Messaging Service's throughput.",
     )
 
     class Meta:
