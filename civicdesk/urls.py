@@ -25,4 +25,5 @@ urlpatterns = [
     path("o/<slug:office_slug>/", include("demo.urls")),
     path("o/<slug:office_slug>/", include("correspondence.urls")),
     path("api/v1/offices/<slug:office_slug>/", include("messages.api.urls")),
+    path("api/v1/offices/<slug:office_slug>/", include("correspondence.api_urls")),
 ]
