@@ -32,6 +32,7 @@ from django.utils import timezone
 from faker import Faker
 
 from constituents.models import ConsentEvent, ConsentSource, Constituent, SmsConsent
+from demo.seed_letters import demo_letters_ensure
 from demo.seed_voice import DEMO_STAFF_NUMBERS, demo_voice_ensure
 from messages.models import (
     Channel,
@@ -143,10 +144,12 @@ def demo_seed(*, reset: bool = False, now: datetime | None = None) -> SeedResult
         elif (office := Office.objects.filter(slug=DEMO_OFFICE_SLUG).first()) is not None:
             # A demo seeded before the voice hotline existed gains it; otherwise this writes nothing.
             added = demo_voice_ensure(office=office)
+            added.update(demo_letters_ensure(office=office))
             return SeedResult(created=False, counts=added, seconds=time.perf_counter() - began)
         seeder = _Seeder(now=now or timezone.now())
         counts = seeder.run()
         counts.update(demo_voice_ensure(office=seeder.office))
+        counts.update(demo_letters_ensure(office=seeder.office))
     return SeedResult(created=True, counts=counts, seconds=time.perf_counter() - began)
 
 
