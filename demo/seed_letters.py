@@ -29,7 +29,7 @@ LETTERS: tuple[tuple[str, str, str], ...] = (
 
 
 def demo_letters_ensure(*, office: Office) -> dict[str, int]:
-    """Create and approve each demo letter the office does not have yet; returns how many (nothing if none)."""
+    """Create and approve each demo letter the office does not have yet; returns how many (none: empty)."""
     admin = (
         Membership.objects.filter(office=office, role=Role.ADMIN)
         .select_related("user")
