@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages as flash
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -108,7 +109,7 @@ def letter_detail(request: OfficeRequest, pk: int) -> HttpResponse:
     form = LetterForm(request.POST or None, tags=tags, initial=initial)
     if request.method == "POST":
         if not request.membership.can_write:
-            raise Http404("Officials only read.")
+            raise PermissionDenied("Officials only read.")
         if form.is_valid():
             try:
                 letter_service.letter_update(
@@ -145,6 +146,7 @@ def letter_detail(request: OfficeRequest, pk: int) -> HttpResponse:
 def _letter_action(request: OfficeRequest, pk: int, action: str) -> HttpResponse:
     office = request.office
     actor: AbstractBaseUser = request.user
+    _letter_or_404(request, pk)  # another office's letter is a 404 before any rights are weighed
     try:
         if action == "approve":
             number = request.POST.get("version", "")
@@ -266,7 +268,7 @@ def bulk_reply_detail(request: OfficeRequest, pk: int) -> HttpResponse:
     if bulk.status == BulkStatus.DRAFT:
         if request.method == "POST":
             if not request.membership.can_write:
-                raise Http404("Officials only read.")
+                raise PermissionDenied("Officials only read.")
             return _redraft(request, bulk)
         preview = bulk_service.bulk_reply_preview(office=office, bulk=bulk)
         return render(

@@ -85,8 +85,11 @@ def world(db: None) -> World:
             "canary.png",
             __import__("django.core.files.base", fromlist=["ContentFile"]).ContentFile(marker.encode()),
         )
+        letter, bulk = _correspondence_objects(office, conversation, marker)
         if office is b:
             objects.update(
+                letter=letter,
+                bulk_reply=bulk,
                 conversation=conversation,
                 message=message,
                 constituent=constituent,
@@ -96,6 +99,24 @@ def world(db: None) -> World:
                 media=media,
             )
     return World(a=a, b=b, user_a=user_a, admin_a=admin_a, b_objects=objects)
+
+
+def _correspondence_objects(office: Any, conversation: Any, marker: str) -> tuple[Any, Any]:
+    """An approved form letter and a draft bulk reply to one conversation, both naming the office's marker."""
+    from correspondence.services import bulk, letters
+
+    admin = factories.MembershipFactory.create(office=office, role="admin")
+    letter = letters.letter_create(
+        office=office, actor=admin.user, name=f"Letter {marker}", body=f"Dear {{first_name}}, {marker}"
+    )
+    letters.letter_approve(office=office, membership=admin, pk=letter.pk)
+    draft = bulk.bulk_reply_create(
+        office=office,
+        actor=admin.user,
+        audience=bulk.Audience(conversations=(conversation.pk,)),
+        letter_id=letter.pk,
+    )
+    return letter, draft
 
 
 def snapshot(office: Any) -> str:
@@ -212,6 +233,172 @@ OFFICE_SCOPED.update(
         "messages-api:conversation-list": lambda w: [f"/api/v1/offices/{w.b.slug}/conversations/"],
     }
 )
+
+
+# --- Form letters and bulk replies ---
+# B's letter and draft bulk reply through A's URLs (and B's slug) must 404. Roles within A are checked below.
+_LETTER_ROUTES = {
+    "correspondence:letter": "",
+    "correspondence:letter-approve": "approve/",
+    "correspondence:letter-request-approval": "request-approval/",
+    "correspondence:letter-retire": "retire/",
+}
+_BULK_REPLY_ROUTES = {
+    "correspondence:bulk-reply": "",
+    "correspondence:bulk-reply-progress": "progress/",
+    "correspondence:bulk-reply-start": "start/",
+    "correspondence:bulk-reply-pause": "pause/",
+    "correspondence:bulk-reply-resume": "resume/",
+    "correspondence:bulk-reply-cancel": "cancel/",
+    "correspondence:bulk-reply-report": "report/",
+    "correspondence:bulk-reply-report-csv": "report.csv",
+}
+
+
+def _letter_probe(tail: str) -> Probe:
+    return _office_scoped(lambda w, b: [f"letters/{w.b_objects['letter'].pk}/{tail}"])
+
+
+def _bulk_reply_probe(tail: str) -> Probe:
+    return _office_scoped(lambda w, b: [f"bulk-replies/{w.b_objects['bulk_reply'].pk}/{tail}"])
+
+
+OFFICE_SCOPED.update(
+    {
+        "correspondence:letters": _office_scoped(lambda w, b: ["letters/"]),
+        "correspondence:letter-new": _office_scoped(lambda w, b: ["letters/new/"]),
+        "correspondence:bulk-replies": _office_scoped(lambda w, b: ["bulk-replies/"]),
+        "correspondence:bulk-reply-new": _office_scoped(lambda w, b: ["bulk-replies/new/"]),
+        **{name: _letter_probe(tail) for name, tail in _LETTER_ROUTES.items()},
+        **{name: _bulk_reply_probe(tail) for name, tail in _BULK_REPLY_ROUTES.items()},
+    }
+)
+
+
+@dataclass(frozen=True)
+class RoleCheck:
+    """How one correspondence route answers within the member's own office.
+
+    ``method``: the one method it serves for this check. ``write``: a change, which an official may not
+    make (403), nor even see the form of. ``staff``: the status a staff member gets. ``data``: the form sent
+    with a POST, built from the office's own objects.
+    """
+
+    suffix: Callable[[Any, Any, Any], str]
+    method: str
+    write: bool
+    staff: int
+    data: Callable[[Any], dict[str, Any]] = lambda own: {}
+
+
+def _letter(tail: str) -> Callable[[Any, Any, Any], str]:
+    return lambda letter, bulk, own: f"letters/{letter.pk}/{tail}"
+
+
+def _bulk(tail: str) -> Callable[[Any, Any, Any], str]:
+    return lambda letter, bulk, own: f"bulk-replies/{bulk.pk}/{tail}"
+
+
+ROLE_CHECKS: dict[tuple[str, str], RoleCheck] = {
+    ("correspondence:letters", "get"): RoleCheck(lambda *_: "letters/", "get", False, 200),
+    ("correspondence:letter-new", "get"): RoleCheck(lambda *_: "letters/new/", "get", True, 200),
+    ("correspondence:letter-new", "post"): RoleCheck(
+        lambda *_: "letters/new/",
+        "post",
+        True,
+        302,
+        lambda own: {"name": "New", "body": "Hello {first_name}"},
+    ),
+    ("correspondence:letter", "get"): RoleCheck(_letter(""), "get", False, 200),
+    ("correspondence:letter", "post"): RoleCheck(
+        _letter(""), "post", True, 302, lambda own: {"name": "Renamed", "body": "Hi {first_name|there}"}
+    ),
+    ("correspondence:letter-approve", "post"): RoleCheck(_letter("approve/"), "post", True, 302),
+    ("correspondence:letter-request-approval", "post"): RoleCheck(
+        _letter("request-approval/"), "post", True, 302
+    ),
+    ("correspondence:letter-retire", "post"): RoleCheck(_letter("retire/"), "post", True, 302),
+    ("correspondence:bulk-replies", "get"): RoleCheck(lambda *_: "bulk-replies/", "get", False, 200),
+    ("correspondence:bulk-reply-new", "post"): RoleCheck(
+        lambda *_: "bulk-replies/new/", "post", True, 302, lambda own: {"ids": [own.pk]}
+    ),
+    ("correspondence:bulk-reply", "get"): RoleCheck(_bulk(""), "get", False, 200),
+    ("correspondence:bulk-reply", "post"): RoleCheck(
+        _bulk(""), "post", True, 302, lambda own: {"skip_replied": "1"}
+    ),
+    ("correspondence:bulk-reply-progress", "get"): RoleCheck(_bulk("progress/"), "get", False, 200),
+    ("correspondence:bulk-reply-start", "post"): RoleCheck(_bulk("start/"), "post", True, 302),
+    ("correspondence:bulk-reply-pause", "post"): RoleCheck(_bulk("pause/"), "post", True, 302),
+    ("correspondence:bulk-reply-resume", "post"): RoleCheck(_bulk("resume/"), "post", True, 302),
+    ("correspondence:bulk-reply-cancel", "post"): RoleCheck(_bulk("cancel/"), "post", True, 302),
+    ("correspondence:bulk-reply-report", "get"): RoleCheck(_bulk("report/"), "get", False, 200),
+    ("correspondence:bulk-reply-report-csv", "get"): RoleCheck(_bulk("report.csv"), "get", False, 200),
+}
+
+
+def _own(w: World) -> tuple[Any, Any, Any]:
+    """Office A's letter, draft bulk reply and conversation."""
+    from correspondence.models import BulkReply, FormLetter
+    from messages.models import Conversation
+
+    return (
+        FormLetter.objects.get(office=w.a),
+        BulkReply.objects.get(office=w.a),
+        Conversation.objects.get(office=w.a),
+    )
+
+
+def _request(client: Client, w: World, key: tuple[str, str]) -> Any:
+    check = ROLE_CHECKS[key]
+    letter, bulk, own = _own(w)
+    url = f"/o/{w.a.slug}/" + check.suffix(letter, bulk, own)
+    return getattr(client, check.method)(url, data=check.data(own))
+
+
+def test_every_correspondence_route_has_role_checks() -> None:
+    names = {name for _, name in iter_routes() if name.startswith("correspondence:")}
+    assert names == {name for name, _ in ROLE_CHECKS}
+
+
+@pytest.mark.parametrize("key", sorted(ROLE_CHECKS), ids="-".join)
+def test_anonymous_requests_to_correspondence_routes_go_to_the_login_page(
+    world: World, key: tuple[str, str]
+) -> None:
+    from django.conf import settings
+    from django.shortcuts import resolve_url
+
+    before = snapshot(world.a)
+    response = _request(Client(), world, key)
+    assert response.status_code == 302
+    assert response["Location"].startswith(resolve_url(settings.LOGIN_URL) + "?next=")
+    assert snapshot(world.a) == before
+
+
+@pytest.mark.parametrize("key", sorted(ROLE_CHECKS), ids="-".join)
+def test_an_official_reads_correspondence_pages_and_may_change_nothing(
+    world: World, key: tuple[str, str]
+) -> None:
+    official = factories.MembershipFactory.create(office=world.a, role="official").user
+    client = Client()
+    client.force_login(official)
+    before = snapshot(world.a)
+    response = _request(client, world, key)
+    assert response.status_code == (403 if ROLE_CHECKS[key].write else 200)
+    assert snapshot(world.a) == before
+    _assert_hidden(response, str(key))
+
+
+@pytest.mark.parametrize("key", sorted(ROLE_CHECKS), ids="-".join)
+def test_staff_use_every_correspondence_route(world: World, key: tuple[str, str]) -> None:
+    client = Client()
+    client.force_login(world.user_a)
+    response = _request(client, world, key)
+    assert response.status_code == ROLE_CHECKS[key].staff
+    if response.status_code == 302:
+        assert response["Location"].startswith(f"/o/{world.a.slug}/")
+    if getattr(response, "streaming", False):
+        assert b"name,phone" in b"".join(response.streaming_content)
+    _assert_hidden(response, str(key))
 
 
 def test_bulk_actions_of_a_member_of_a_never_touch_b(world: World) -> None:
