@@ -131,8 +131,6 @@ class LetterDetailApi(_WriteApi):
 class LetterApproveApi(_WriteApi):
     def post(self, request: Request, office_slug: str, pk: int) -> Response:
         self._writer()
-        if not self.membership.may_approve_letters:
-            raise PermissionDenied("Only an admin, or a member allowed to approve letters, can approve them.")
         version = request.data.get("version") if hasattr(request.data, "get") else None
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
             raise ValidationError({"version": ["Give the version number you read, as an integer."]})
@@ -142,6 +140,8 @@ class LetterApproveApi(_WriteApi):
             )
         except letter_service.LetterNotFound as exc:
             raise NotFound(exc.reason) from exc
+        except letter_service.LetterApprovalNotAllowed as exc:
+            raise PermissionDenied(exc.reason) from exc
         except letter_service.LetterRejected as exc:
             raise _rejected(exc) from exc
         return Response(_letter_json(approval.letter))

@@ -30,6 +30,7 @@ from messages.models import Tag
 from offices.tenancy import WRITE_ROLES, OfficeRequest, office_view
 
 POLL_SECONDS = 2
+MINUTE = 60.0
 
 
 class LetterForm(forms.Form):
@@ -280,7 +281,7 @@ def bulk_reply_detail(request: OfficeRequest, pk: int) -> HttpResponse:
                 "exclusions": [(SkipReason(k).label, v) for k, v in preview.exclusions.items()],
                 "letters": selectors.approved_letters(office=office),
                 "config": bulk_service.correspondence_settings_for(office=office),
-                "minutes": max(1, round(preview.seconds / 60)) if preview.seconds else 0,
+                "minutes": round(preview.seconds / MINUTE) if preview.seconds >= MINUTE else 0,
             },
         )
     return render(request, "correspondence/bulk_reply_progress.html", _progress_context(request, bulk))

@@ -275,6 +275,37 @@ OFFICE_SCOPED.update(
 )
 
 
+def _api_probe(tail: Callable[[Any], str], *, own_slug_too: bool = True) -> Probe:
+    """B's objects through the API: with B's slug (not a member), and with A's slug and B's ids."""
+
+    def urls(w: Any) -> list[str]:
+        slugs = [w.b.slug, w.a.slug] if own_slug_too else [w.b.slug]
+        return [f"/api/v1/offices/{slug}/{tail(w)}" for slug in slugs]
+
+    return urls
+
+
+OFFICE_SCOPED.update(
+    {
+        "correspondence-api:letter-list": _api_probe(lambda w: "letters/", own_slug_too=False),
+        "correspondence-api:bulk-reply-list": _api_probe(lambda w: "bulk-replies/", own_slug_too=False),
+        "correspondence-api:letter-detail": _api_probe(lambda w: f"letters/{w.b_objects['letter'].pk}/"),
+        "correspondence-api:letter-approve": _api_probe(
+            lambda w: f"letters/{w.b_objects['letter'].pk}/approve/"
+        ),
+        **{
+            f"correspondence-api:bulk-reply-{action}": _api_probe(
+                lambda w, action=action: f"bulk-replies/{w.b_objects['bulk_reply'].pk}/{action}/"
+            )
+            for action in ("start", "pause", "resume", "cancel")
+        },
+        "correspondence-api:bulk-reply-detail": _api_probe(
+            lambda w: f"bulk-replies/{w.b_objects['bulk_reply'].pk}/"
+        ),
+    }
+)
+
+
 @dataclass(frozen=True)
 class RoleCheck:
     """How one correspondence route answers within the member's own office.

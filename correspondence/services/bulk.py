@@ -153,7 +153,9 @@ def audience_resolve(
         found = base.filter(pk__in=ids).count()
         if found != len(ids):
             raise BulkReplyNotFound("No such conversation.")
-        return ResolvedAudience(base.filter(pk__in=ids), f"{len(ids):,} selected conversation(s)")
+        return ResolvedAudience(
+            base.filter(pk__in=ids), f"{len(ids):,} selected conversation{'' if len(ids) == 1 else 's'}"
+        )
     if audience.tag is not None:
         tag = Tag.objects.filter(office=office, pk=audience.tag).first()
         if tag is None:

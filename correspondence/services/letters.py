@@ -34,6 +34,10 @@ class LetterNotFound(LetterRejected, ForeignObjectNotFound):
     """The letter, or a tag, is not this office's (answered as a 404)."""
 
 
+class LetterApprovalNotAllowed(LetterRejected):
+    """The member may not approve letters (answered as a 403)."""
+
+
 NAME_MAX = 120
 
 
@@ -172,11 +176,13 @@ def letter_approve(
     *, office: Office, membership: Membership, pk: int, version_number: int | None = None
 ) -> Approval:
     """Approve the letter's latest version (or the one named, which must be the latest): sent from now on."""
-    if membership.office_id != office.pk or not membership.may_approve_letters:
-        raise LetterRejected("Only an admin, or a member allowed to approve letters, can approve them.")
     letter = FormLetter.objects.select_for_update().filter(office=office, pk=pk).first()
     if letter is None:
         raise LetterNotFound("No such letter.")
+    if membership.office_id != office.pk or not membership.may_approve_letters:
+        raise LetterApprovalNotAllowed(
+            "Only an admin, or a member allowed to approve letters, can approve them."
+        )
     if letter.retired_at is not None:
         raise LetterRejected("This letter is retired.")
     version = latest_version(letter=letter)
