@@ -41,7 +41,12 @@ from django.utils import timezone
 from common.queueing import cache_redis_client
 from correspondence import pacing
 from correspondence.models import BulkRecipient, BulkReply, BulkStatus, RecipientState, SkipReason
-from correspondence.services.bulk import correspondence_settings_for, quiet_hours, rates_for
+from correspondence.services.bulk import (
+    CANCELLED_REASON,
+    correspondence_settings_for,
+    quiet_hours,
+    rates_for,
+)
 from messages.models import PACED_BY_KEY, Channel, Conversation, Direction, Message, MessageStatus
 from messages.services import delivery
 from messages.services.threading import conversation_touch
@@ -114,6 +119,7 @@ class _Claimed:
     message_id: int
     from_number: str
     segments: int
+    bulk_reply_id: int
 
 
 _SKIPPED = "skipped"
@@ -163,7 +169,7 @@ def _claim(*, bulk: BulkReply, zones: list[str], now: datetime) -> _Claimed | st
         recipient.handed_at = now
         recipient.attempts += 1
         recipient.save(update_fields=["message", "state", "handed_at", "attempts"])
-        return _Claimed(recipient.pk, message_id, recipient.from_number, recipient.segments)
+        return _Claimed(recipient.pk, message_id, recipient.from_number, recipient.segments, bulk.pk)
 
 
 def _status(bulk_reply_id: int) -> str:
@@ -171,9 +177,28 @@ def _status(bulk_reply_id: int) -> str:
 
 
 def _back_to_pending(claimed: _Claimed, *, not_before: datetime | None) -> None:
-    BulkRecipient.objects.filter(pk=claimed.recipient_id, state=RecipientState.HANDED).update(
-        state=RecipientState.PENDING, not_before=not_before
-    )
+    """A handed text that was not sent (paused, slice over, retry later): its recipient waits again.
+
+    If the bulk reply was cancelled meanwhile, the text is cancelled instead and the recipient stays handed,
+    as the cancel leaves every handed text that had not left: a pending recipient would outlive the cancel.
+    The bulk reply's row lock orders this against the cancel, which holds it while it cancels."""
+    with transaction.atomic():
+        status = (
+            BulkReply.objects.select_for_update()
+            .filter(pk=claimed.bulk_reply_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status == BulkStatus.CANCELLED:
+            Message.objects.filter(pk=claimed.message_id, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.CANCELED,
+                error_message=CANCELLED_REASON,
+                status_updated_at=timezone.now(),
+            )
+            return
+        BulkRecipient.objects.filter(pk=claimed.recipient_id, state=RecipientState.HANDED).update(
+            state=RecipientState.PENDING, not_before=not_before
+        )
 
 
 def bulk_reply_send_slice(
