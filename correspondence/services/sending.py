@@ -49,6 +49,7 @@ from correspondence.services.bulk import (
 )
 from messages.models import PACED_BY_KEY, Channel, Conversation, Direction, Message, MessageStatus
 from messages.services import delivery
+from messages.services.replies import OPTED_OUT_REASON
 from messages.services.threading import conversation_touch
 from messages.twilio.errors import RetryableSendError
 
@@ -142,6 +143,15 @@ def _claim(*, bulk: BulkReply, zones: list[str], now: datetime) -> _Claimed | st
             recipient.state = RecipientState.SKIPPED
             recipient.skip_reason = SkipReason.OPTED_OUT
             recipient.save(update_fields=["state", "skip_reason"])
+            if recipient.message_id is not None:
+                # A text an earlier try wrote (then paused or retried) would otherwise stay queued for ever:
+                # no sender takes a skipped recipient, and the sweeper leaves paced texts to their pacer.
+                Message.objects.filter(pk=recipient.message_id, status=MessageStatus.QUEUED).update(
+                    status=MessageStatus.FAILED,
+                    error_code=delivery.OPTED_OUT_ERROR,
+                    error_message=OPTED_OUT_REASON,
+                    status_updated_at=now,
+                )
             return _SKIPPED
         message_id = recipient.message_id
         if message_id is None:
