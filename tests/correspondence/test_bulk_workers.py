@@ -4,7 +4,8 @@ What is proven here, from outside the workers (the fake counts every request tha
 
 - workers killed with SIGKILL mid-send lose no text and send none twice (the delivery state machine, the
   stale-handed requeue and the reconciler together);
-- a STOP that arrives while the bulk reply is sending is honoured, before the claim and after it;
+- a STOP that arrives while the bulk reply is sending is honoured, before the claim and after it, and one
+  that arrives while it is paused fails the text an earlier try had already written;
 - the pace per sending number holds across processes, and is reached;
 - a storm of 429s delays texts without doubling or losing any; permanent errors fail only their own text,
   and 21610 records the opt-out;
@@ -267,6 +268,46 @@ def test_a_stop_that_arrives_mid_send_is_honoured_before_and_after_the_claim(
     claimed.refresh_from_db()
     assert claimed.message_id is not None
     message = Message.objects.get(pk=claimed.message_id)
+    assert (message.status, message.error_message, message.provider_sid) == (
+        MessageStatus.FAILED,
+        OPTED_OUT_REASON,
+        None,
+    )
+
+
+def test_a_stop_while_paused_fails_the_text_already_written_for_them(
+    workers: Workers, fake: FakeTwilio
+) -> None:
+    world = world_with(recipients=STOP_RECIPIENTS, send_rate=STOP_RATE)
+    created = bulk_start(world)
+    assert beat_until(lambda: posted(fake, world) >= 2, timeout=30)
+    client = cache_redis_client()
+    assert client is not None
+    pacing.Pacer(client).penalize(world.number.e164, seconds=HOLD_SECONDS / 2)
+    held = BulkRecipient.objects.filter(
+        bulk_reply=created, state=RecipientState.HANDED, message__status=MessageStatus.QUEUED
+    )
+    assert wait_for(held.exists, timeout=HOLD_SECONDS / 4)
+    bulk.bulk_reply_pause(office=world.office, actor=world.staff, pk=created.pk)
+    # The senders give their held recipients back (pending again, their messages written and queued).
+    assert wait_for(lambda: not held.exists(), timeout=HOLD_SECONDS)
+    written = (
+        BulkRecipient.objects.filter(
+            bulk_reply=created, state=RecipientState.PENDING, message__status=MessageStatus.QUEUED
+        )
+        .select_related("constituent")
+        .first()
+    )
+    assert written is not None
+    opt_out(written.constituent)
+    bulk.bulk_reply_resume(office=world.office, actor=world.staff, pk=created.pk)
+
+    assert beat_until(is_done(created), timeout=30)
+    assert_each_sent_once(fake, world, except_={written.constituent.phone})
+    written.refresh_from_db()
+    assert (written.state, written.skip_reason) == (RecipientState.SKIPPED, SkipReason.OPTED_OUT)
+    assert written.message_id is not None
+    message = Message.objects.get(pk=written.message_id)
     assert (message.status, message.error_message, message.provider_sid) == (
         MessageStatus.FAILED,
         OPTED_OUT_REASON,
