@@ -53,6 +53,8 @@ SAMPLE_SIZE = 20
 # The body a recipient with none of the merge fields filled would get must still fit in a text.
 TEXT_CHANNELS = (Channel.SMS, Channel.MMS)
 SENT_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+# A bulk text that had not left when its bulk reply was cancelled.
+CANCELLED_REASON = "Cancelled with its bulk reply before it was sent."
 
 
 class BulkReplyRejected(Exception):
@@ -683,7 +685,7 @@ def bulk_reply_cancel(*, office: Office, actor: AbstractBaseUser, pk: int) -> Bu
         status=MessageStatus.QUEUED,
     ).update(
         status=MessageStatus.CANCELED,
-        error_message="Cancelled with its bulk reply before it was sent.",
+        error_message=CANCELLED_REASON,
         status_updated_at=now,
     )
     return bulk

@@ -41,9 +41,15 @@ from django.utils import timezone
 from common.queueing import cache_redis_client
 from correspondence import pacing
 from correspondence.models import BulkRecipient, BulkReply, BulkStatus, RecipientState, SkipReason
-from correspondence.services.bulk import correspondence_settings_for, quiet_hours, rates_for
+from correspondence.services.bulk import (
+    CANCELLED_REASON,
+    correspondence_settings_for,
+    quiet_hours,
+    rates_for,
+)
 from messages.models import PACED_BY_KEY, Channel, Conversation, Direction, Message, MessageStatus
 from messages.services import delivery
+from messages.services.replies import OPTED_OUT_REASON
 from messages.services.threading import conversation_touch
 from messages.twilio.errors import RetryableSendError
 
@@ -114,6 +120,7 @@ class _Claimed:
     message_id: int
     from_number: str
     segments: int
+    bulk_reply_id: int
 
 
 _SKIPPED = "skipped"
@@ -136,6 +143,15 @@ def _claim(*, bulk: BulkReply, zones: list[str], now: datetime) -> _Claimed | st
             recipient.state = RecipientState.SKIPPED
             recipient.skip_reason = SkipReason.OPTED_OUT
             recipient.save(update_fields=["state", "skip_reason"])
+            if recipient.message_id is not None:
+                # A text an earlier try wrote (then paused or retried) would otherwise stay queued for ever:
+                # no sender takes a skipped recipient, and the sweeper leaves paced texts to their pacer.
+                Message.objects.filter(pk=recipient.message_id, status=MessageStatus.QUEUED).update(
+                    status=MessageStatus.FAILED,
+                    error_code=delivery.OPTED_OUT_ERROR,
+                    error_message=OPTED_OUT_REASON,
+                    status_updated_at=now,
+                )
             return _SKIPPED
         message_id = recipient.message_id
         if message_id is None:
@@ -163,7 +179,7 @@ def _claim(*, bulk: BulkReply, zones: list[str], now: datetime) -> _Claimed | st
         recipient.handed_at = now
         recipient.attempts += 1
         recipient.save(update_fields=["message", "state", "handed_at", "attempts"])
-        return _Claimed(recipient.pk, message_id, recipient.from_number, recipient.segments)
+        return _Claimed(recipient.pk, message_id, recipient.from_number, recipient.segments, bulk.pk)
 
 
 def _status(bulk_reply_id: int) -> str:
@@ -171,9 +187,28 @@ def _status(bulk_reply_id: int) -> str:
 
 
 def _back_to_pending(claimed: _Claimed, *, not_before: datetime | None) -> None:
-    BulkRecipient.objects.filter(pk=claimed.recipient_id, state=RecipientState.HANDED).update(
-        state=RecipientState.PENDING, not_before=not_before
-    )
+    """A handed text that was not sent (paused, slice over, retry later): its recipient waits again.
+
+    If the bulk reply was cancelled meanwhile, the text is cancelled instead and the recipient stays handed,
+    as the cancel leaves every handed text that had not left: a pending recipient would outlive the cancel.
+    The bulk reply's row lock orders this against the cancel, which holds it while it cancels."""
+    with transaction.atomic():
+        status = (
+            BulkReply.objects.select_for_update()
+            .filter(pk=claimed.bulk_reply_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status == BulkStatus.CANCELLED:
+            Message.objects.filter(pk=claimed.message_id, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.CANCELED,
+                error_message=CANCELLED_REASON,
+                status_updated_at=timezone.now(),
+            )
+            return
+        BulkRecipient.objects.filter(pk=claimed.recipient_id, state=RecipientState.HANDED).update(
+            state=RecipientState.PENDING, not_before=not_before
+        )
 
 
 def bulk_reply_send_slice(

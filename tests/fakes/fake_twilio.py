@@ -237,6 +237,11 @@ class FakeTwilio:
         with self._lock:
             self._script.extend((route, response) for response in responses)
 
+    def script_clear(self) -> None:
+        """Forget the scripted responses no request has used yet (e.g. those a failed test left)."""
+        with self._lock:
+            self._script.clear()
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
