@@ -7,7 +7,7 @@ htmx polling while the bulk reply is sending.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django import forms
@@ -171,22 +171,23 @@ def _letter_action(request: OfficeRequest, pk: int, action: str) -> HttpResponse
     return redirect("correspondence:letter", office_slug=office.slug, pk=pk)
 
 
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def letter_approve(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, "approve")
+def _post_action(
+    handler: Callable[[OfficeRequest, int, str], HttpResponse], action: str
+) -> Callable[..., Any]:
+    """A POST-only view of staff and admins that runs ``handler`` for ``action`` on the object ``pk``."""
+
+    @require_POST
+    @office_view(roles=WRITE_ROLES)
+    def view(request: OfficeRequest, pk: int) -> HttpResponse:
+        return handler(request, pk, action)
+
+    view.__name__ = view.__qualname__ = f"{handler.__name__.lstrip('_')}_{action}"
+    return view
 
 
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def letter_request_approval(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, "request")
-
-
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def letter_retire(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _letter_action(request, pk, "retire")
+letter_approve = _post_action(_letter_action, "approve")
+letter_request_approval = _post_action(_letter_action, "request")
+letter_retire = _post_action(_letter_action, "retire")
 
 
 # --- Bulk replies ------------------------------------------------------------------------------------------
@@ -358,28 +359,10 @@ def _control(request: OfficeRequest, pk: int, action: str) -> HttpResponse:
     return redirect("correspondence:bulk-reply", office_slug=office.slug, pk=pk)
 
 
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def bulk_reply_start(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _control(request, pk, "start")
-
-
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def bulk_reply_pause(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _control(request, pk, "pause")
-
-
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def bulk_reply_resume(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _control(request, pk, "resume")
-
-
-@require_POST
-@office_view(roles=WRITE_ROLES)
-def bulk_reply_cancel(request: OfficeRequest, pk: int) -> HttpResponse:
-    return _control(request, pk, "cancel")
+bulk_reply_start = _post_action(_control, "start")
+bulk_reply_pause = _post_action(_control, "pause")
+bulk_reply_resume = _post_action(_control, "resume")
+bulk_reply_cancel = _post_action(_control, "cancel")
 
 
 def csv_safe(value: str) -> str:
