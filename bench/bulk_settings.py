@@ -1,4 +1,4 @@
-"""Settings for the bulk-reply benchmark (bench/bulk_reply.py): production-like, services from environment URLs.
+"""Settings for the bulk-reply benchmark (bench/bulk_reply.py): production-like, services from env URLs.
 
 Its own database (``civicdesk_bench_bulk``) and Redis database (10), so a run never touches the demo's, the
 tests' or another benchmark's data. Texts go through the real twilio SDK to the benchmark's local fake of
