@@ -285,6 +285,10 @@ def _api_probe(tail: Callable[[Any], str], *, own_slug_too: bool = True) -> Prob
     return urls
 
 
+def _bulk_reply_action(action: str) -> Callable[[Any], str]:
+    return lambda w: f"bulk-replies/{w.b_objects['bulk_reply'].pk}/{action}/"
+
+
 OFFICE_SCOPED.update(
     {
         "correspondence-api:letter-list": _api_probe(lambda w: "letters/", own_slug_too=False),
@@ -294,9 +298,7 @@ OFFICE_SCOPED.update(
             lambda w: f"letters/{w.b_objects['letter'].pk}/approve/"
         ),
         **{
-            f"correspondence-api:bulk-reply-{action}": _api_probe(
-                lambda w, action=action: f"bulk-replies/{w.b_objects['bulk_reply'].pk}/{action}/"
-            )
+            f"correspondence-api:bulk-reply-{action}": _api_probe(_bulk_reply_action(action))
             for action in ("start", "pause", "resume", "cancel")
         },
         "correspondence-api:bulk-reply-detail": _api_probe(
