@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages as flash
@@ -40,7 +40,7 @@ class LetterForm(forms.Form):
 
     def __init__(self, *args: Any, tags: list[Tag], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tags"].choices = [(t.pk, t.name) for t in tags]  # type: ignore[attr-defined]
+        cast(forms.TypedMultipleChoiceField, self.fields["tags"]).choices = [(t.pk, t.name) for t in tags]
 
 
 def _tags(request: OfficeRequest) -> list[Tag]:

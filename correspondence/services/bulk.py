@@ -504,7 +504,7 @@ def _recipient_rows(*, office: Office, bulk: BulkReply) -> Iterator[_Row]:
     candidates = _candidates(
         office=office,
         conversations=resolved.conversations,
-        letter_id=bulk.letter_version.letter_id if bulk.letter_version_id else None,  # type: ignore[union-attr]
+        letter_id=bulk.letter_version.letter_id if bulk.letter_version is not None else None,
         skip_replied=bulk.skip_replied,
     )
     fields = (
@@ -549,8 +549,8 @@ def bulk_reply_start(*, office: Office, actor: AbstractBaseUser, pk: int) -> Bul
     bulk = _locked(office, pk)
     if bulk.status != BulkStatus.DRAFT:
         raise BulkReplyRejected(f"This bulk reply is already {bulk.get_status_display().lower()}.")
-    if bulk.letter_version_id is not None:
-        letter = FormLetter.objects.get(pk=bulk.letter_version.letter_id)  # type: ignore[union-attr]
+    if bulk.letter_version is not None:
+        letter = FormLetter.objects.get(pk=bulk.letter_version.letter_id)
         if letter.retired_at is not None:
             raise BulkReplyRejected("This letter was retired since the preview.", field="letter")
     now = timezone.now()

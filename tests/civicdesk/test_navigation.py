@@ -17,6 +17,8 @@ INBOX = "/o/alpha/"
 CALL_IN = "/o/alpha/voice/call-in/"
 TEXT_SIMULATOR = "/o/alpha/simulator/"
 CALL_SIMULATOR = "/o/alpha/voice/simulator/"
+LETTERS = "/o/alpha/letters/"
+BULK_REPLIES = "/o/alpha/bulk-replies/"
 
 
 def office_nav(client: Client, url: str) -> dict[str, str]:
@@ -46,7 +48,7 @@ def test_in_demo_mode_staff_find_both_simulators_and_the_call_in_tallies(
 
     links = office_nav(client, INBOX)
 
-    assert list(links) == [INBOX, CALL_IN, TEXT_SIMULATOR, CALL_SIMULATOR]
+    assert list(links) == [INBOX, CALL_IN, LETTERS, BULK_REPLIES, TEXT_SIMULATOR, CALL_SIMULATOR]
     assert links[CALL_IN].endswith(">Call-in tallies")
     assert links[CALL_SIMULATOR].endswith(">Call simulator")
     for url in links:  # every link leads to a page this member may open
@@ -61,7 +63,7 @@ def test_officials_find_the_call_in_tallies_but_no_simulator(office: Any, settin
 
     links = office_nav(client, INBOX)
 
-    assert list(links) == [INBOX, CALL_IN]
+    assert list(links) == [INBOX, CALL_IN, LETTERS, BULK_REPLIES]
     assert 'aria-current="page"' in office_nav(client, CALL_IN)[CALL_IN]
 
 
@@ -69,7 +71,7 @@ def test_outside_demo_mode_there_is_no_simulator_link(office: Any, settings: Any
     settings.DEMO_MODE = False
     client = member(office, Role.ADMIN)
 
-    assert list(office_nav(client, INBOX)) == [INBOX, CALL_IN]
+    assert list(office_nav(client, INBOX)) == [INBOX, CALL_IN, LETTERS, BULK_REPLIES]
     assert client.get(CALL_SIMULATOR).status_code == 404
 
 
