@@ -300,12 +300,15 @@ def message_reconcile(*, message_id: int) -> str:
         return "no-number"
     credentials = twilio_credentials_for(phone_number=number)
     started = message.status_updated_at or message.created_at
+    # Search from when the text was written: the send left after that, while ``status_updated_at`` may
+    # be when the stale-send sweep marked it unknown, minutes after it left.
+    search_from = min(message.created_at, started)
     candidates = get_backend().find_sent(
         account_sid=credentials.account_sid,
         auth_token=credentials.auth_token,
         to=message.to_number,
         from_number=None if number.messaging_service_sid else number.e164,
-        date_sent_after=started - timedelta(minutes=2),
+        date_sent_after=search_from - timedelta(minutes=2),
     )
     # Ours is the one with our exact body that no other message of ours has claimed.
     claimed = set(

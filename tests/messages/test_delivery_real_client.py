@@ -3,9 +3,11 @@ injects 201, 400/21610, 429, 500 and timeouts."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from constituents.models import SmsConsent
 from messages.models import Message, MessageStatus
@@ -96,4 +98,19 @@ def test_timeout_after_twilio_created_the_message_is_reconciled_not_resent(
     assert queued.provider_sid in fake.messages
     assert len(creates(fake)) == 1
     delivery.message_deliver(message_id=queued.pk)  # a stray duplicate task
+    assert len(creates(fake)) == 1
+
+
+def test_a_send_marked_unknown_minutes_later_is_still_found_where_twilio_sent_it(
+    fake: FakeTwilio, queued: Message
+) -> None:
+    """The stale-send sweep marks a dead worker's send ``unknown`` minutes after it left, and stamps that
+    time on the row; the reconciler must still look from when the text was written, not from that stamp."""
+    fake.script(Scripted.slow(3.0), route=ROUTE_CREATE_MESSAGE)
+    assert delivery.message_deliver(message_id=queued.pk).status == MessageStatus.UNKNOWN
+    marked_later = timezone.now() + delivery.SENDING_STALE_AFTER + timedelta(minutes=1)
+    Message.objects.filter(pk=queued.pk).update(status_updated_at=marked_later)
+    assert delivery.message_reconcile(message_id=queued.pk) == "found"
+    queued.refresh_from_db()
+    assert queued.provider_sid in fake.messages
     assert len(creates(fake)) == 1
