@@ -300,10 +300,10 @@ def _redraft(request: OfficeRequest, bulk: Any) -> HttpResponse:
             return redirect("correspondence:bulk-reply", office_slug=request.office.slug, pk=bulk.pk)
         send_at = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
     try:
-        fresh = bulk_service.bulk_reply_create(
+        fresh = bulk_service.bulk_reply_redraft(
             office=request.office,
             actor=request.user,
-            audience=bulk_service.Audience.from_json(bulk.audience),
+            pk=bulk.pk,
             letter_id=int(letter_id) if letter_id.isdigit() else None,
             body=request.POST.get("body") if not letter_id.isdigit() else None,
             skip_replied=request.POST.get("skip_replied") == "1",
@@ -312,7 +312,6 @@ def _redraft(request: OfficeRequest, bulk: Any) -> HttpResponse:
     except bulk_service.BulkReplyRejected as exc:
         flash.error(request, exc.reason)
         return redirect("correspondence:bulk-reply", office_slug=request.office.slug, pk=bulk.pk)
-    bulk.delete()
     return redirect("correspondence:bulk-reply", office_slug=request.office.slug, pk=fresh.pk)
 
 

@@ -382,6 +382,36 @@ def bulk_reply_create(
     return bulk
 
 
+@transaction.atomic
+def bulk_reply_redraft(
+    *,
+    office: Office,
+    actor: AbstractBaseUser,
+    pk: int,
+    letter_id: int | None,
+    body: str | None,
+    skip_replied: bool,
+    send_at: datetime | None,
+) -> BulkReply:
+    """Replace a draft with a fresh one for the same audience (another letter, skip option or send time).
+
+    The old draft goes only if the new one could be made; a started bulk reply is never replaced."""
+    old = _locked(office, pk)
+    if old.status != BulkStatus.DRAFT:
+        raise BulkReplyRejected(f"This bulk reply is already {old.get_status_display().lower()}.")
+    fresh = bulk_reply_create(
+        office=office,
+        actor=actor,
+        audience=Audience.from_json(old.audience),
+        letter_id=letter_id,
+        body=body,
+        send_at=send_at,
+        skip_replied=skip_replied,
+    )
+    old.delete()
+    return fresh
+
+
 def bulk_reply_get(*, office: Office, pk: int) -> BulkReply:
     bulk = BulkReply.objects.filter(office=office, pk=pk).select_related("letter_version__letter").first()
     if bulk is None:

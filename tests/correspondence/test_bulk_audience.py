@@ -176,3 +176,32 @@ def test_a_second_sender_for_the_same_slot_does_nothing(world: World, private_ca
             other.close()
     finally:
         sending._release_slot(started.pk, 0)
+
+
+def test_a_redraft_replaces_the_draft_and_a_started_bulk_reply_is_never_replaced(world: World) -> None:
+    world.texter()
+    draft = create(world)
+    fresh = bulk.bulk_reply_redraft(
+        office=world.office,
+        actor=world.staff,
+        pk=draft.pk,
+        letter_id=world.letter.pk,
+        body=None,
+        skip_replied=True,
+        send_at=None,
+    )
+    assert fresh.skip_replied
+    assert fresh.audience == draft.audience
+    assert not type(draft).objects.filter(pk=draft.pk).exists()
+    bulk.bulk_reply_start(office=world.office, actor=world.staff, pk=fresh.pk)
+    with pytest.raises(bulk.BulkReplyRejected, match="already"):
+        bulk.bulk_reply_redraft(
+            office=world.office,
+            actor=world.staff,
+            pk=fresh.pk,
+            letter_id=world.letter.pk,
+            body=None,
+            skip_replied=False,
+            send_at=None,
+        )
+    assert type(draft).objects.filter(pk=fresh.pk).exists()
