@@ -108,20 +108,20 @@ def _zip_zone(zip_code: str) -> str:
     head = zip_code.strip()[:5]
     if len(head) != 5 or not (head.isascii() and head.isdigit()):  # noqa: PLR2004 (a ZIP has five digits)
         return ""
-    return _zip_zones().get(head, "")
+    return _zone_of_zip(head)
 
 
-@functools.cache
-def _zip_zones() -> dict[str, str]:
-    """Every bundled ZIP with a zone zoneinfo knows, built once per process (``zipcodes.matching`` costs
-    milliseconds a call). The data leaves some ZIPs without a zone and names a few with something that is
-    not one (99634 says "Napakiak"); those resolve by their state instead."""
-    rows: list[dict[str, Any]] = zipcodes.list_all()  # type: ignore[no-untyped-call]  # wrapper unannotated
-    return {
-        row["zip_code"]: row["timezone"]
-        for row in rows
-        if row.get("timezone") and _known_zone(row["timezone"])
-    }
+@functools.lru_cache(maxsize=65_536)
+def _zone_of_zip(head: str) -> str:
+    """The zone of one five-digit ZIP, or "" when the data has none or names something that is not a zone
+    (99634 says "Napakiak"; such ZIPs resolve by their state instead).
+
+    One lookup per distinct ZIP per process: ``zipcodes.matching`` scans its table (a few milliseconds), and
+    an office's recipients share few ZIPs (a district has dozens to a few hundred). The whole table as Python
+    dicts (``zipcodes.list_all``) would cost a worker some 140 MB, kept for its lifetime."""
+    rows: list[dict[str, Any]] = zipcodes.matching(head)  # type: ignore[no-untyped-call]  # wrapper unannotated
+    zone = str(rows[0].get("timezone") or "") if rows else ""
+    return zone if zone and _known_zone(zone) else ""
 
 
 @functools.lru_cache(maxsize=65_536)

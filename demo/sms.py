@@ -18,7 +18,6 @@ from http import HTTPStatus
 import phonenumbers
 import requests
 from django.urls import reverse
-from phonenumbers import geocoder
 
 from messages.segments import segment_info
 from messages.twilio.payloads import inbound_sms_form
@@ -81,6 +80,10 @@ def _location(e164: str) -> tuple[str, str, str]:
     """(country, state, city) of a number as Twilio reports a carrier's location: upper-case city."""
     number = phonenumbers.parse(e164, None)
     country = phonenumbers.region_code_for_number(number) or ""
+    # phonenumbers' geocoder loads about 100 MB of place names: only a process that simulates a text pays
+    # for them, not every worker and web process that imports this module.
+    from phonenumbers import geocoder  # noqa: PLC0415
+
     place = geocoder.description_for_number(number, "en")
     city, _, state = place.rpartition(", ")
     if country in ("US", "CA") and city:

@@ -24,7 +24,7 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
@@ -240,9 +240,21 @@ class Counts:
     exclusions: dict[str, int]
 
 
+def planner_jit_off() -> None:
+    """Turn PostgreSQL's JIT compiler off for the rest of this transaction (must be inside one).
+
+    The audience queries aggregate over subqueries whose row counts the planner guesses badly, so their
+    estimated cost crosses ``jit_above_cost`` and JIT compiles them: at 100,000 recipients that was 0.6 s
+    of a 1.1 s count, for a query that runs once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+
+
 def _counts(candidates: QuerySet[Conversation]) -> Counts:
     grouped = candidates.order_by().values(*REASON_FIELD).annotate(n=Count("pk"))
-    by_reason = Counter({row["reason"]: row["n"] for row in grouped})
+    with transaction.atomic():
+        planner_jit_off()
+        by_reason = Counter({row["reason"]: row["n"] for row in grouped})
     recipients = by_reason.pop("", 0)
     return Counts(recipients=recipients, exclusions={k: v for k, v in by_reason.items() if v})
 
@@ -597,8 +609,10 @@ def bulk_reply_start(*, office: Office, actor: AbstractBaseUser, pk: int) -> Bul
 def bulk_reply_prepare(*, bulk_reply_id: int) -> int:
     """Write one row per constituent of the audience, once; returns how many rows this call wrote.
 
-    Safe to run twice or at once: rows go in with ON CONFLICT DO NOTHING on (bulk reply, constituent), and
-    ``prepared_at`` is set once, after the last batch.
+    One transaction: the rows and ``prepared_at`` commit together, or (a worker killed halfway) none do, and
+    the redelivered task starts again. Safe to run twice or at once: rows go in with ON CONFLICT DO NOTHING
+    on (bulk reply, constituent), so a second preparation waits for the first at its first conflicting row
+    and then writes nothing, and ``prepared_at`` is set once.
     """
     bulk = BulkReply.objects.select_related("office", "letter_version").filter(pk=bulk_reply_id).first()
     if (
@@ -607,9 +621,15 @@ def bulk_reply_prepare(*, bulk_reply_id: int) -> int:
         or bulk.status in (BulkStatus.DRAFT, BulkStatus.CANCELLED)
     ):
         return 0
+    with transaction.atomic():
+        return _prepare(bulk)
+
+
+def _prepare(bulk: BulkReply) -> int:
+    planner_jit_off()
     office = bulk.office
     written = 0
-    batch: list[BulkRecipient] = []
+    batch: list[tuple[Any, ...]] = []
     not_before = bulk.send_at
     segments = 0
     exclusions: Counter[str] = Counter()
@@ -622,20 +642,21 @@ def bulk_reply_prepare(*, bulk_reply_id: int) -> int:
             recipients += 1
             segments += row.rendered.segments
         batch.append(
-            BulkRecipient(
-                office_id=office.pk,
-                bulk_reply_id=bulk.pk,
-                constituent_id=row.constituent_id,
-                conversation_id=row.conversation_id,
-                state=RecipientState.SKIPPED if skipped else RecipientState.PENDING,
-                skip_reason=row.skip_reason,
-                body=row.rendered.body,
-                segments=row.rendered.segments or 1,
-                encoding=row.rendered.encoding,
-                from_number=row.from_number,
-                time_zone=row.time_zone,
-                time_zone_source=row.time_zone_source,
-                not_before=not_before,
+            (
+                office.pk,
+                bulk.pk,
+                row.constituent_id,
+                row.conversation_id,
+                RecipientState.SKIPPED if skipped else RecipientState.PENDING,
+                row.skip_reason,
+                row.rendered.body,
+                row.rendered.segments or 1,
+                row.rendered.encoding,
+                row.from_number,
+                row.time_zone,
+                row.time_zone_source,
+                not_before,
+                0,
             )
         )
         if len(batch) >= PREPARE_BATCH:
@@ -654,10 +675,49 @@ def bulk_reply_prepare(*, bulk_reply_id: int) -> int:
     return written
 
 
-def _insert(rows: list[BulkRecipient]) -> int:
-    with transaction.atomic():
-        created = BulkRecipient.objects.bulk_create(rows, ignore_conflicts=True, batch_size=PREPARE_BATCH)
-    return len(created)
+# The columns ``_insert`` writes, in the order of its tuples; the rest are NULL (message, handed_at).
+_COPY_FIELDS = (
+    "office",
+    "bulk_reply",
+    "constituent",
+    "conversation",
+    "state",
+    "skip_reason",
+    "body",
+    "segments",
+    "encoding",
+    "from_number",
+    "time_zone",
+    "time_zone_source",
+    "not_before",
+    "attempts",
+)
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> int:
+    """Write a batch of recipient rows; a row for a constituent this bulk reply already has is left out.
+
+    COPY into a temporary table (dropped at commit), then one INSERT … SELECT … ON CONFLICT DO NOTHING on the
+    unique (bulk reply, constituent): a fraction of the client time of ``bulk_create``, which builds a model
+    instance and adapts every value in Python. Runs inside the preparation's transaction."""
+    meta = BulkRecipient._meta
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in _COPY_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS bulk_recipient_batch ON COMMIT DROP AS "  # noqa: S608 - names from _meta
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY bulk_recipient_batch ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM bulk_recipient_batch "  # noqa: S608
+            f"ON CONFLICT (bulk_reply_id, constituent_id) DO NOTHING"
+        )
+        inserted = int(cursor.rowcount)
+        cursor.execute("TRUNCATE bulk_recipient_batch")
+    return inserted
 
 
 # --- Control -----------------------------------------------------------------------------------------------
