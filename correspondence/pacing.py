@@ -64,6 +64,35 @@ return 1
 """
 
 
+# A 429 backs the number off by ``interval * 2 ** (level - 1)`` (times the caller's jitter), where the
+# level counts recent 429s: each adds one, and it halves every THROTTLE_HALF_LIFE_SECONDS. A stray 429 costs
+# one or two intervals; a storm doubles the hold with each 429 until it stops, up to THROTTLE_MAX_SECONDS.
+# Successes are never slowed, so the rate recovers as soon as the 429s stop.
+THROTTLE_HALF_LIFE_SECONDS = 1.0
+THROTTLE_MAX_SECONDS = 30.0
+_THROTTLE_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local jitter = tonumber(ARGV[2])
+local half_life = tonumber(ARGV[3])
+local ceiling = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[2], 'level', 'at')
+local level = tonumber(state[1]) or 0
+local at = tonumber(state[2]) or now
+level = level * math.pow(2, -(now - at) / half_life) + 1
+local delay = math.min(ceiling, interval * math.pow(2, level - 1) * jitter)
+redis.call('HSET', KEYS[2], 'level', string.format('%.6f', level), 'at', string.format('%d', now))
+redis.call('PEXPIRE', KEYS[2], math.ceil(half_life * 20 / 1000))
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now + delay then
+    redis.call('SET', KEYS[1], string.format('%d', now + delay),
+        'PX', math.ceil(delay / 1000) + tonumber(ARGV[5]))
+end
+return math.floor(delay)
+"""
+
+
 def number_rate(*, number_type: str, messaging_service_sid: str, override: float | None) -> float:
     """Segments per second one sending number may be paced at.
 
@@ -98,6 +127,7 @@ class Pacer:
         self._prefix = prefix
         self._acquire = client.register_script(_ACQUIRE_LUA)
         self._penalize = client.register_script(_PENALIZE_LUA)
+        self._throttle = client.register_script(_THROTTLE_LUA)
 
     def acquire(self, key: str, *, cost: float, rate: float) -> float:
         """Take ``cost`` segments of ``key``'s budget at ``rate`` segments per second if its turn has come.
@@ -121,6 +151,27 @@ class Pacer:
         """
         _positive("seconds", seconds)
         self._penalize(keys=[self._prefix + key], args=[_microseconds(seconds), _EXPIRE_AFTER_TAT_MS])
+
+    def throttled(self, key: str, *, cost: float, rate: float, jitter: float = 1.0) -> float:
+        """Twilio answered ``key``'s send with a 429: hold the number back, more the more recent 429s it had.
+
+        The hold is ``cost / rate`` seconds (one turn) doubled for each 429 in the recent past (their count
+        halves every ``THROTTLE_HALF_LIFE_SECONDS``), times ``jitter``, at most ``THROTTLE_MAX_SECONDS``.
+        Returns the hold in seconds. Like ``penalize``, a TAT already further ahead is kept."""
+        _positive("cost", cost)
+        _positive("rate", rate)
+        _positive("jitter", jitter)
+        delay_us = self._throttle(
+            keys=[self._prefix + key, self._prefix + key + ":429"],
+            args=[
+                _microseconds(cost / rate),
+                jitter,
+                _microseconds(THROTTLE_HALF_LIFE_SECONDS),
+                _microseconds(THROTTLE_MAX_SECONDS),
+                _EXPIRE_AFTER_TAT_MS,
+            ],
+        )
+        return int(delay_us) / 1_000_000
 
     def wait(
         self,

@@ -25,7 +25,19 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    Field,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from common.queueing import enqueue_on_commit
@@ -694,15 +706,21 @@ _COPY_FIELDS = (
 )
 
 
+def _column(name: str) -> str:
+    field = BulkRecipient._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{name} is not a concrete field of BulkRecipient")
+    return str(field.column)
+
+
 def _insert(rows: list[tuple[Any, ...]]) -> int:
     """Write a batch of recipient rows; a row for a constituent this bulk reply already has is left out.
 
     COPY into a temporary table (dropped at commit), then one INSERT … SELECT … ON CONFLICT DO NOTHING on the
     unique (bulk reply, constituent): a fraction of the client time of ``bulk_create``, which builds a model
     instance and adapts every value in Python. Runs inside the preparation's transaction."""
-    meta = BulkRecipient._meta
-    table = connection.ops.quote_name(meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in _COPY_FIELDS)
+    table = connection.ops.quote_name(BulkRecipient._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(_column(name)) for name in _COPY_FIELDS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS bulk_recipient_batch ON COMMIT DROP AS "  # noqa: S608 - names from _meta

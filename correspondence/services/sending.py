@@ -26,9 +26,11 @@ bulk reply goes on.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +54,8 @@ from messages.services import delivery
 from messages.services.replies import OPTED_OUT_REASON
 from messages.services.threading import conversation_touch
 from messages.twilio.errors import RetryableSendError
+from offices.models import OfficePhoneNumber
+from offices.selectors import office_phone_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +65,6 @@ STATUS_EVERY_SECONDS = 0.5
 # How often a sender re-reads which recipients' time zones are outside quiet hours.
 ZONES_EVERY_SECONDS = 30.0
 HANDED_STALE_AFTER = timedelta(minutes=2)
-# A 429 slows the number down by about this much (with jitter) before the rate recovers.
-THROTTLE_PENALTY_SECONDS = 1.0
 HTTP_TOO_MANY_REQUESTS = 429
 TWILIO_TOO_MANY_REQUESTS = 20429
 _LOCK_NAMESPACE = zlib.crc32(b"civicdesk.bulk-reply-slot") & 0x7FFFFFFF
@@ -123,63 +125,86 @@ class _Claimed:
     bulk_reply_id: int
 
 
-_SKIPPED = "skipped"
+# Most recipients one claim takes: enough for about STATUS_EVERY_SECONDS of the sender's share of the rate,
+# so a fast number pays one claim transaction per few texts, and a slow one claims a text at a time.
+CLAIM_BATCH_MAX = 10
 
 
-def _claim(*, bulk: BulkReply, zones: list[str], now: datetime) -> _Claimed | str | None:
-    """The next due recipient, handed to delivery; None if nothing is due; ``_SKIPPED`` if one was skipped."""
+def claim_batch_size(*, rates: dict[str, float]) -> int:
+    share = sum(rates.values()) * STATUS_EVERY_SECONDS / slot_count(rates=rates)
+    return max(1, min(CLAIM_BATCH_MAX, math.ceil(share)))
+
+
+def _claim(*, bulk: BulkReply, zones: list[str], now: datetime, limit: int) -> tuple[list[_Claimed], int]:
+    """The next due recipients (at most ``limit``), handed to delivery, and how many were skipped.
+
+    One transaction: recipients locked with SKIP LOCKED (so two senders never take the same one), each
+    opted-out one skipped, and for the others a queued ``Message`` written (unless an earlier try wrote it)
+    and the recipient marked handed. Returns ([], 0) when nothing is due."""
     with transaction.atomic():
-        recipient = (
+        recipients = list(
             BulkRecipient.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("constituent")
             .filter(bulk_reply_id=bulk.pk, state=RecipientState.PENDING, time_zone__in=zones)
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-            .order_by("time_zone", "id")
-            .first()
+            .order_by("time_zone", "id")[:limit]
         )
-        if recipient is None:
-            return None
-        if recipient.constituent.is_opted_out:
-            recipient.state = RecipientState.SKIPPED
-            recipient.skip_reason = SkipReason.OPTED_OUT
-            recipient.save(update_fields=["state", "skip_reason"])
-            if recipient.message_id is not None:
-                # A text an earlier try wrote (then paused or retried) would otherwise stay queued for ever:
-                # no sender takes a skipped recipient, and the sweeper leaves paced texts to their pacer.
-                Message.objects.filter(pk=recipient.message_id, status=MessageStatus.QUEUED).update(
-                    status=MessageStatus.FAILED,
-                    error_code=delivery.OPTED_OUT_ERROR,
-                    error_message=OPTED_OUT_REASON,
-                    status_updated_at=now,
-                )
-            return _SKIPPED
-        message_id = recipient.message_id
-        if message_id is None:
-            message = Message(
-                office_id=recipient.office_id,
-                conversation_id=recipient.conversation_id,
-                direction=Direction.OUTBOUND,
-                channel=Channel.SMS,
-                body=recipient.body,
-                status=MessageStatus.QUEUED,
-                from_number=recipient.from_number,
-                to_number=recipient.constituent.phone,
-                sent_by_id=bulk.started_by_id or bulk.created_by_id,
-                idempotency_key=f"bulk:{bulk.pk}:{recipient.constituent_id}",
-                num_segments=recipient.segments,
-                details={PACED_BY_KEY: f"bulk-reply:{bulk.pk}"},
-                created_at=now,
-                status_updated_at=now,
-            )
-            message.save(force_insert=True)
+        opted_out = [r for r in recipients if r.constituent.is_opted_out]
+        if opted_out:
+            _skip_opted_out(opted_out, now=now)
+        handed = [r for r in recipients if not r.constituent.is_opted_out]
+        fresh = [r for r in handed if r.message_id is None]
+        messages = Message.objects.bulk_create([_message_for(bulk, r, now=now) for r in fresh])
+        for recipient, message in zip(fresh, messages, strict=True):
             conversation_touch(conversation=Conversation(pk=recipient.conversation_id), message=message)
-            message_id = message.pk
-        recipient.message_id = message_id
-        recipient.state = RecipientState.HANDED
-        recipient.handed_at = now
-        recipient.attempts += 1
-        recipient.save(update_fields=["message", "state", "handed_at", "attempts"])
-        return _Claimed(recipient.pk, message_id, recipient.from_number, recipient.segments, bulk.pk)
+            recipient.message_id = message.pk
+        for recipient in handed:
+            recipient.state = RecipientState.HANDED
+            recipient.handed_at = now
+            recipient.attempts += 1
+        if handed:
+            BulkRecipient.objects.bulk_update(handed, ["message", "state", "handed_at", "attempts"])
+    claimed = [
+        _Claimed(r.pk, r.message_id, r.from_number, r.segments, bulk.pk)
+        for r in handed
+        if r.message_id is not None
+    ]
+    return claimed, len(opted_out)
+
+
+def _skip_opted_out(recipients: list[BulkRecipient], *, now: datetime) -> None:
+    BulkRecipient.objects.filter(pk__in=[r.pk for r in recipients]).update(
+        state=RecipientState.SKIPPED, skip_reason=SkipReason.OPTED_OUT
+    )
+    written = [r.message_id for r in recipients if r.message_id is not None]
+    if written:
+        # A text an earlier try wrote (then paused or retried) would otherwise stay queued for ever: no
+        # sender takes a skipped recipient, and the sweeper leaves paced texts to their pacer.
+        Message.objects.filter(pk__in=written, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.FAILED,
+            error_code=delivery.OPTED_OUT_ERROR,
+            error_message=OPTED_OUT_REASON,
+            status_updated_at=now,
+        )
+
+
+def _message_for(bulk: BulkReply, recipient: BulkRecipient, *, now: datetime) -> Message:
+    return Message(
+        office_id=recipient.office_id,
+        conversation_id=recipient.conversation_id,
+        direction=Direction.OUTBOUND,
+        channel=Channel.SMS,
+        body=recipient.body,
+        status=MessageStatus.QUEUED,
+        from_number=recipient.from_number,
+        to_number=recipient.constituent.phone,
+        sent_by_id=bulk.started_by_id or bulk.created_by_id,
+        idempotency_key=f"bulk:{bulk.pk}:{recipient.constituent_id}",
+        num_segments=recipient.segments,
+        details={PACED_BY_KEY: f"bulk-reply:{bulk.pk}"},
+        created_at=now,
+        status_updated_at=now,
+    )
 
 
 def _status(bulk_reply_id: int) -> str:
@@ -253,48 +278,96 @@ def _send_for(
         report.stopped = "no Redis cache for the rate limiter"
         return
     rates = rates_for(office=bulk.office)
-    zones_at = status_at = -1e9
-    zones: list[str] = []
-    while clock() < deadline:
-        if clock() - status_at >= STATUS_EVERY_SECONDS:
-            if _status(bulk.pk) != BulkStatus.SENDING:
+    # The slice's sending numbers, read once: delivery would otherwise look its number up for every text.
+    senders = {number.e164: number for number in office_phone_numbers(office=bulk.office)}
+    watch = _StatusWatch(bulk.pk, clock)
+    zones = _ZoneWatch(bulk, clock, wall)
+    batch = claim_batch_size(rates=rates)
+    held: deque[_Claimed] = deque()
+    try:
+        while clock() < deadline:
+            if watch.stopped():
                 report.stopped = "paused or cancelled"
                 return
-            status_at = clock()
-        if clock() - zones_at >= ZONES_EVERY_SECONDS:
-            zones = allowed_zones(bulk=bulk, at=wall())
-            zones_at = clock()
-        claimed = _claim(bulk=bulk, zones=zones, now=wall())
-        if claimed is None:
-            report.stopped = "nothing due"
-            return
-        if not isinstance(claimed, _Claimed):
-            report.skipped += 1
-            continue
-        rate = rates.get(claimed.from_number, 1.0)
-        granted = pacer.wait(
-            claimed.from_number, cost=claimed.segments, rate=rate, deadline=deadline, sleep=sleep
-        )
-        if not granted or _status(bulk.pk) != BulkStatus.SENDING:
-            # Not sent: the message is still queued, and the next sender (or resume) takes the recipient.
-            _back_to_pending(claimed, not_before=None)
-            report.stopped = "slice over" if not granted else "paused or cancelled"
-            return
-        report.handed.append(claimed.message_id)
-        _deliver(claimed, pacer, report)
-    report.stopped = "slice over"
+            if not held:
+                claimed, skipped = _claim(bulk=bulk, zones=zones.allowed(), now=wall(), limit=batch)
+                report.skipped += skipped
+                if not claimed and not skipped:
+                    report.stopped = "nothing due"
+                    return
+                held.extend(claimed)
+                continue
+            text = held[0]
+            rate = rates.get(text.from_number, 1.0)
+            if not pacer.wait(
+                text.from_number, cost=text.segments, rate=rate, deadline=deadline, sleep=sleep
+            ):
+                report.stopped = "slice over"
+                return
+            # The wait may have been long enough for a pause or cancel to have come in meanwhile.
+            if watch.stopped():
+                report.stopped = "paused or cancelled"
+                return
+            held.popleft()
+            report.handed.append(text.message_id)
+            _deliver(text, pacer, report, rate=rate, sender=senders.get(text.from_number))
+        report.stopped = "slice over"
+    finally:
+        # Texts claimed but not sent (paused, slice over, an error): their messages are still queued, and
+        # the next sender (or resume) takes their recipients.
+        for text in held:
+            _back_to_pending(text, not_before=None)
 
 
-def _deliver(claimed: _Claimed, pacer: pacing.Pacer, report: SliceReport) -> None:
+@dataclass(slots=True)
+class _StatusWatch:
+    """Re-reads the bulk reply's status at most every STATUS_EVERY_SECONDS."""
+
+    bulk_reply_id: int
+    clock: Callable[[], float]
+    at: float = -1e9
+
+    def stopped(self) -> bool:
+        if self.clock() - self.at < STATUS_EVERY_SECONDS:
+            return False
+        self.at = self.clock()
+        return _status(self.bulk_reply_id) != BulkStatus.SENDING
+
+
+@dataclass(slots=True)
+class _ZoneWatch:
+    """The pending recipients' time zones outside quiet hours, re-read every ZONES_EVERY_SECONDS."""
+
+    bulk: BulkReply
+    clock: Callable[[], float]
+    wall: Callable[[], datetime]
+    at: float = -1e9
+    zones: list[str] = field(default_factory=list)
+
+    def allowed(self) -> list[str]:
+        if self.clock() - self.at >= ZONES_EVERY_SECONDS:
+            self.zones = allowed_zones(bulk=self.bulk, at=self.wall())
+            self.at = self.clock()
+        return self.zones
+
+
+def _deliver(
+    claimed: _Claimed,
+    pacer: pacing.Pacer,
+    report: SliceReport,
+    *,
+    rate: float,
+    sender: OfficePhoneNumber | None,
+) -> None:
     try:
-        outcome = delivery.message_deliver(message_id=claimed.message_id)
+        outcome = delivery.message_deliver(message_id=claimed.message_id, sender=sender)
     except RetryableSendError as exc:
         attempts = (
             BulkRecipient.objects.filter(pk=claimed.recipient_id).values_list("attempts", flat=True).get()
         )
         if exc.http_status == HTTP_TOO_MANY_REQUESTS or exc.code == TWILIO_TOO_MANY_REQUESTS:
             jitter = 0.5 + random.random()  # noqa: S311 - jitter, not crypto
-            pacer.penalize(claimed.from_number, seconds=THROTTLE_PENALTY_SECONDS * jitter)
+            pacer.throttled(claimed.from_number, cost=claimed.segments, rate=rate, jitter=jitter)
         if attempts > settings.BULK_SEND_MAX_RETRIES:
             delivery.delivery_give_up(message_id=claimed.message_id, reason=exc.reason, attempts=attempts)
             return

@@ -41,6 +41,7 @@ from messages.twilio.errors import (
     reason_for_code,
 )
 from messages.twilio.payloads import DeliveryStatus
+from offices.models import OfficePhoneNumber
 from offices.selectors import office_phone_number_for, twilio_credentials_for
 
 logger = logging.getLogger(__name__)
@@ -79,15 +80,20 @@ def _claim(message_id: int) -> Message | None:
         return message
 
 
-def message_deliver(*, message_id: int) -> DeliveryOutcome:
+def message_deliver(*, message_id: int, sender: OfficePhoneNumber | None = None) -> DeliveryOutcome:
     """Send one queued message through the SMS backend, exactly once. Network I/O; called by a worker.
+
+    ``sender``: the office number the message is from, with its office and Twilio account, when the caller
+    already holds it (a bulk sender sends thousands from one number); it is looked up otherwise. Either way
+    it must be the message's own number, of the message's own office.
 
     Raises RetryableSendError (after returning the row to ``queued``) so the task can retry with backoff.
     """
     message = _claim(message_id)
     if message is None:
         return DeliveryOutcome(sent=False, status="not-claimable")
-    number = office_phone_number_for(e164=message.from_number)
+    number = sender if sender is not None and sender.e164 == message.from_number else None
+    number = number or office_phone_number_for(e164=message.from_number)
     if number is None or number.office_id != message.office_id:
         with transaction.atomic():
             _fail(message, None, "The office number this reply was to be sent from no longer exists.")
@@ -136,7 +142,7 @@ def _record_sid(*, message_id: int, sid: str, status: str, segments: int | None)
     initial = MessageStatus.SENT if status == "sent" else MessageStatus.SENDING
     # "queued"/"accepted" from the create response: Twilio has it. Stay "sending" until a callback says more.
     _advance(message, initial, error_code=None)
-    message.save()
+    message.save(update_fields=["provider_sid", "sent_at", "num_segments", "status", "status_updated_at"])
     _apply_parked(message)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from constituents.models import ConsentSource, SmsConsent
+from constituents.services import consent_set
 from correspondence.models import BulkRecipient, BulkStatus, RecipientState, SkipReason
 from correspondence.services import bulk, sending
 from messages.models import PACED_BY_KEY, Channel, Direction, Message, MessageStatus
@@ -108,8 +111,10 @@ def test_cancel_stops_waiting_recipients_and_a_handed_text_not_yet_sent(
         world.texter()
     started = create(world, start=True)
     bulk.bulk_reply_prepare(bulk_reply_id=started.pk)
-    claimed = sending._claim(bulk=started, zones=["America/New_York"], now=timezone.now())
-    assert isinstance(claimed, sending._Claimed)  # handed to delivery, not sent yet (the sender then dies)
+    (claimed,), skipped = sending._claim(
+        bulk=started, zones=["America/New_York"], now=timezone.now(), limit=1
+    )
+    assert skipped == 0  # handed to delivery, not sent yet (the sender then dies)
     bulk.bulk_reply_cancel(office=world.office, actor=world.staff, pk=started.pk)
     states = sorted(BulkRecipient.objects.filter(bulk_reply=started).values_list("state", flat=True))
     assert states == ["cancelled", "cancelled", "handed"]
@@ -141,8 +146,7 @@ def test_a_sender_that_died_before_sending_leaves_the_text_to_the_tick_not_to_th
     world.texter()
     started = create(world, start=True)
     bulk.bulk_reply_prepare(bulk_reply_id=started.pk)
-    claimed = sending._claim(bulk=started, zones=["America/New_York"], now=timezone.now())
-    assert isinstance(claimed, sending._Claimed)
+    (claimed,), _ = sending._claim(bulk=started, zones=["America/New_York"], now=timezone.now(), limit=1)
     message = Message.objects.get(pk=claimed.message_id)
     assert PACED_BY_KEY in message.details
     later = timezone.now() + timedelta(minutes=10)
@@ -205,3 +209,24 @@ def test_a_redraft_replaces_the_draft_and_a_started_bulk_reply_is_never_replaced
             send_at=None,
         )
     assert type(draft).objects.filter(pk=fresh.pk).exists()
+
+
+def test_a_claim_takes_several_due_recipients_at_once_and_skips_the_opted_out(
+    world: World, private_cache: Any
+) -> None:
+    texters = [world.texter() for _ in range(4)]
+    started = create(world, start=True)
+    bulk.bulk_reply_prepare(bulk_reply_id=started.pk)
+    consent_set(
+        constituent=texters[1].constituent, consent=SmsConsent.OPTED_OUT, source=ConsentSource.KEYWORD
+    )
+    claimed, skipped = sending._claim(bulk=started, zones=["America/New_York"], now=timezone.now(), limit=3)
+    assert (len(claimed), skipped) == (2, 1)
+    # Each claimed recipient is handed with its own queued text; the rest wait for the next claim.
+    messages = Message.objects.filter(pk__in=[c.message_id for c in claimed])
+    assert {m.status for m in messages} == {MessageStatus.QUEUED}
+    assert len({m.to_number for m in messages}) == 2
+    states = Counter(BulkRecipient.objects.filter(bulk_reply=started).values_list("state", flat=True))
+    assert states == Counter({"handed": 2, "skipped": 1, "pending": 1})
+    again, _ = sending._claim(bulk=started, zones=["America/New_York"], now=timezone.now(), limit=3)
+    assert len(again) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import redis
 
 from common.queueing import cache_redis_client
+from correspondence import pacing
 from correspondence.pacing import Pacer, number_rate
 from offices.models import NumberType
 from tests.redis_cache import PrivateCache
@@ -198,3 +200,42 @@ def test_keys_expire_soon_after_their_turn(pacer: Pacer, client: redis.Redis, pr
 def test_nonsense_costs_and_rates_are_refused(pacer: Pacer, cost: float, rate: float) -> None:
     with pytest.raises(ValueError, match="must be a positive finite number"):
         pacer.acquire("n", cost=cost, rate=rate)
+
+
+def test_a_stray_429_holds_the_number_back_for_about_one_turn(pacer: Pacer) -> None:
+    assert pacer.acquire("n", cost=1, rate=20) == 0.0
+    held = pacer.throttled("n", cost=1, rate=20)
+    assert held == pytest.approx(0.05, rel=0.01)
+    assert 0.04 < pacer.acquire("n", cost=1, rate=20) <= 0.05
+
+
+def test_429s_in_a_row_double_the_hold_and_the_rate_recovers_once_they_stop(pacer: Pacer) -> None:
+    holds = [pacer.throttled("n", cost=1, rate=100) for _ in range(6)]
+    # Each 429 at once after the last adds a whole level: 10 ms, 20 ms, 40 ms, ... (a little less, as the
+    # level decays between two calls).
+    for before, after in itertools.pairwise(holds):
+        assert 1.9 < after / before <= 2.0
+    assert holds[-1] == pytest.approx(0.32, rel=0.02)
+    time.sleep(holds[-1])
+    # Successes are not slowed: the next turn is one interval away.
+    assert pacer.acquire("n", cost=1, rate=100) == 0.0
+    assert 0 < pacer.acquire("n", cost=1, rate=100) <= 0.01
+
+
+def test_the_429_count_fades_with_its_half_life(pacer: Pacer) -> None:
+    first = pacer.throttled("n", cost=1, rate=100)
+    time.sleep(pacing.THROTTLE_HALF_LIFE_SECONDS * 3)
+    # Three half-lives later the first 429 counts an eighth: the hold is 2 ** 0.125 turns, not two.
+    assert pacer.throttled("n", cost=1, rate=100) == pytest.approx(first * 2**0.125, rel=0.02)
+
+
+def test_the_hold_is_capped_jittered_and_never_brings_a_later_turn_forward(pacer: Pacer) -> None:
+    holds = [pacer.throttled("n", cost=1, rate=1) for _ in range(8)]
+    assert holds[-1] == pacing.THROTTLE_MAX_SECONDS
+    wait = pacer.acquire("n", cost=1, rate=1)
+    assert pacing.THROTTLE_MAX_SECONDS - 1 < wait <= pacing.THROTTLE_MAX_SECONDS
+    assert pacer.throttled("m", cost=1, rate=1, jitter=0.5) == pytest.approx(0.5)
+    # A stray 429 on a number held for longer (a penalty) leaves its later turn where it is.
+    pacer.penalize("p", seconds=5.0)
+    assert pacer.throttled("p", cost=1, rate=10) == pytest.approx(0.1)
+    assert pacer.acquire("p", cost=1, rate=10) > 4.9
