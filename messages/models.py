@@ -74,6 +74,15 @@ class Priority(models.IntegerChoices):
     URGENT = 3, "Urgent"
 
 
+class Stance(models.TextChoices):
+    """Where the constituent stands on what they wrote about; blank while nobody (staff, a rule, a campaign)
+    has said."""
+
+    SUPPORT = "support", "Support"
+    OPPOSE = "oppose", "Oppose"
+    NEUTRAL = "neutral", "Neutral"
+
+
 class Channel(models.TextChoices):
     SMS = "sms", "Text"
     MMS = "mms", "Picture message"
@@ -101,6 +110,7 @@ class Conversation(models.Model):
         TriageQueue, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
     )
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    stance = models.CharField(max_length=8, choices=Stance.choices, blank=True)
     tags: models.ManyToManyField[Tag, ConversationTag] = models.ManyToManyField(
         Tag, through="ConversationTag", related_name="conversations", blank=True
     )

@@ -17,6 +17,7 @@ from common.deadletters import Delivery, dead_letter_record
 from common.queueing import enqueue_on_commit
 from constituents.models import ConsentSource, SmsConsent
 from constituents.services import consent_set
+from messages.arrivals import message_arrived_on_commit
 from messages.keywords import Keyword, classify_keyword, keyword_from_opt_out_type
 from messages.models import Channel, Conversation, EventKind, Media, MediaStatus, Message
 from messages.services.events import event_record
@@ -82,6 +83,9 @@ def inbound_process(*, message_id: int) -> bool:
 
     message.processed_at = timezone.now()
     message.save(update_fields=["processed_at"])
+    if keyword is None:
+        # A keyword (STOP, HELP, START) is compliance, not something the constituent wrote to the office.
+        message_arrived_on_commit(message.pk)
     return True
 
 
@@ -192,6 +196,8 @@ def _process_rows(pending: QuerySet[Message], *, failed: set[int] | None = None)
         done += Message.objects.filter(pk__in=trivial, processed_at__isnull=True).update(
             processed_at=timezone.now()
         )
+        for pk in trivial:  # a hook is idempotent, so one a concurrent worker marked first may repeat
+            message_arrived_on_commit(pk)
     for pk in involved:
         if not _start_counted(pk):
             continue

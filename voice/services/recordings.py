@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from common.deadletters import dead_lettered_ids
 from common.queueing import enqueue
+from messages.arrivals import message_arrived_on_commit
 from messages.models import Channel, Media, MediaStatus, Message
 from messages.twilio.errors import MediaNotReady, MediaRejected, MediaTemporaryError, PermanentSendError
 from offices.selectors import twilio_auth_token_for_account
@@ -174,6 +175,7 @@ def voicemail_transcribe(*, message_id: int) -> str:
         locked.save(update_fields=["body", "details"])
         if text:
             preview_refresh(locked)
+            message_arrived_on_commit(locked.pk)
     return str(locked.details["transcript_status"])
 
 

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from common.ids import MAX_ID_DIGITS
 from common.rawsql import insert_params, insert_sql
+from messages.arrivals import message_arrived_on_commit
 from messages.models import Channel, Conversation, ConversationStatus, Direction, Message, MessageStatus
 from messages.services.threading import (
     conversation_preview_refresh,
@@ -498,17 +499,19 @@ def transcription_apply(
     now = at or timezone.now()
     facts = _Facts(plan=plan, transcription=transcription)
     done = _apply_unlocked(transcription.call_sid, transcription.recording_sid, facts)
-    if done is not None:
-        return done
-    return _merge_locked_or_park(
-        transcription.call_sid,
-        kind="transcription",
-        payload=transcription.raw,
-        plan=plan,
-        at=now,
-        signed_for_office_id=signed_for_office_id,
-        merge=lambda call: transcription_merge(call, transcription, plan, at=now),
-    )
+    if done is None:
+        done = _merge_locked_or_park(
+            transcription.call_sid,
+            kind="transcription",
+            payload=transcription.raw,
+            plan=plan,
+            at=now,
+            signed_for_office_id=signed_for_office_id,
+            merge=lambda call: transcription_merge(call, transcription, plan, at=now),
+        )
+    if done is not None and transcription.transcription_text:
+        message_arrived_on_commit(done.pk)
+    return done
 
 
 def transcription_merge(
